@@ -1,0 +1,36 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "swift-ipvs",
+    products: [
+        .library(name: "IPVSCore", targets: ["IPVSCore"]),
+    ],
+    targets: [
+        // Pure Swift: the model, the kernel's schedulers, persistence. No Foundation, no syscalls.
+        .target(
+            name: "IPVSCore",
+            path: "Sources/IPVSCore",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "IPVSCoreTests",
+            dependencies: ["IPVSCore"],
+            path: "Tests/IPVSCoreTests",
+            swiftSettings: strictSettings
+        ),
+        // Tests that need kernel IPVS. They skip visibly on a host without it and run inside the
+        // kernel VM (tools/vm/run), where a skip is a failure. See README "Kernel tests".
+        .testTarget(
+            name: "KernelTests",
+            dependencies: ["IPVSCore"],
+            path: "Tests/KernelTests",
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,6 +1,0 @@
-// PLACEHOLDER: not implemented yet; replaced by the real scheduler.
-public struct LeastConnectionScheduler: SchedulingAlgorithm {
-    public init(destinations: DestinationList, flags: ServiceFlags) {}
-    public func pick(in destinations: DestinationList) -> Int? { nil }
-    public mutating func schedule(_ flow: Flow, in destinations: DestinationList, now: Timestamp) -> Int? { pick(in: destinations) }
-}

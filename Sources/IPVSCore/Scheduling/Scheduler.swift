@@ -60,6 +60,7 @@ public enum Scheduler: Sendable {
         case updated(Int)
         case countersChanged(Int)
         case flagsChanged(ServiceFlags)
+        case trashedCountersChanged(DestinationState)
     }
 
     static func deliver<A: SchedulingAlgorithm>(_ event: Event, to a: inout A, _ destinations: DestinationList) {
@@ -69,6 +70,7 @@ public enum Scheduler: Sendable {
         case .updated(let i): a.destinationUpdated(at: i, in: destinations)
         case .countersChanged(let i): a.countersChanged(at: i, in: destinations)
         case .flagsChanged(let f): a.flagsChanged(to: f, in: destinations)
+        case .trashedCountersChanged(let d): a.trashedCountersChanged(d)
         }
     }
 

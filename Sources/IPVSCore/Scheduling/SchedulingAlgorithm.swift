@@ -15,6 +15,9 @@ public protocol SchedulingAlgorithm: Sendable {
     mutating func destinationUpdated(at index: Int, in destinations: DestinationList)
     mutating func countersChanged(at index: Int, in destinations: DestinationList)
     mutating func flagsChanged(to flags: ServiceFlags, in destinations: DestinationList)
+    /// A deleted destination, kept in the trash, had its counters changed (its connections end after it left the
+    /// list). No kernel counterpart: lblcr's sets keep deleted members, which still count in `ip_vs_dest_set_max`.
+    mutating func trashedCountersChanged(_ state: DestinationState)
     mutating func schedule(_ flow: Flow, in destinations: DestinationList, now: Timestamp) -> Int?
 }
 
@@ -25,4 +28,5 @@ extension SchedulingAlgorithm {
     public mutating func destinationUpdated(at index: Int, in destinations: DestinationList) {}
     public mutating func countersChanged(at index: Int, in destinations: DestinationList) {}
     public mutating func flagsChanged(to flags: ServiceFlags, in destinations: DestinationList) {}
+    public mutating func trashedCountersChanged(_ state: DestinationState) {}
 }

@@ -161,6 +161,7 @@ public struct ServiceScheduler: Sendable {
             scheduler.handle(.countersChanged(i), in: destinations)
         } else if trash[key] != nil {
             body(&trash[key]!)
+            scheduler.handle(.trashedCountersChanged(trash[key]!), in: destinations)
         }
     }
 

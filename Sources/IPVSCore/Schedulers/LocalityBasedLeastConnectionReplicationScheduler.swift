@@ -1,5 +1,177 @@
-// PLACEHOLDER: not implemented yet; replaced by the real scheduler.
+/// lblcr, Locality-Based Least-Connection with Replication: net/netfilter/ipvs/ip_vs_lblcr.c.
+///
+/// Each destination address a packet is sent to is mapped to a *set* of real servers. A hit picks the weighted
+/// least-connection member of the set; when there is none, or it is `is_overloaded`, the weighted least-connection
+/// server of the whole service is picked and added to the set (`ip_vs_lblcr_schedule`):
+///
+/// - the set (`struct ip_vs_dest_set`): members in list order, a new one added at the head (`list_add_rcu` in
+///   `ip_vs_dest_set_insert`), and `lastmod`, set whenever a member is added or erased. Members hold a reference to
+///   the server, so a deleted server stays a member (and counts in `ip_vs_dest_set_max`) and is usable again when
+///   re-added;
+/// - `ip_vs_dest_set_min`: the first member not flagged overloaded with weight > 0 that is in the list
+///   (`IP_VS_DEST_F_AVAILABLE`), then any later member not flagged overloaded, in the list, with
+///   `loh * w(d) > doh * w(least)` (ties stay with the earlier member);
+/// - `ip_vs_dest_set_max`: the first member with weight > 0 — in the list or not — then any later member with
+///   `moh * w(d) < doh * w(most)` and weight > 0 (ties stay with the earlier member);
+/// - the shrink: on a hit, when the set has more than one member and `now > lastmod + lblcr_expiration`, the
+///   `ip_vs_dest_set_max` member is erased — after the minimum was chosen, so the server returned may be the one just
+///   erased;
+/// - expiry of whole entries: as lblc's (see `LocalityTable`), with `lblcr_expiration`.
+///
+/// Simplified as lblc (see `LocalityBasedLeastConnectionScheduler`). A deleted member's weight, flag and counters are
+/// those it had when it was deleted, updated by `trashedCountersChanged` as its connections end.
 public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgorithm {
-    public init(destinations: DestinationList, flags: ServiceFlags) {}
-    public mutating func schedule(_ flow: Flow, in destinations: DestinationList, now: Timestamp) -> Int? { nil }
+    /// `struct ip_vs_dest_set`.
+    struct DestinationSet: Sendable {
+        /// Head first, as the kernel walks `set->list`.
+        var members: [DestinationKey]
+        /// `set->lastmod`.
+        var lastModified: Timestamp
+    }
+
+    public var settings: LocalityCacheSettings
+    private var table: LocalityTable<DestinationSet>
+    /// Deleted servers as they were when deleted (the kernel's trash keeps the same `struct ip_vs_dest`), for set
+    /// members that are no longer in the list.
+    private var trashed: [DestinationKey: DestinationState] = [:]
+
+    public init(destinations: DestinationList, flags: ServiceFlags) {
+        self.init(destinations: destinations, flags: flags, settings: LocalityCacheSettings())
+    }
+
+    /// `ip_vs_lblcr_init_svc`, with the `lblcr_expiration` sysctl and the set-up time given.
+    public init(destinations: DestinationList, flags: ServiceFlags, settings: LocalityCacheSettings) {
+        self.settings = settings
+        table = LocalityTable(createdAt: settings.createdAt)
+    }
+
+    public mutating func destinationAdded(at index: Int, in destinations: DestinationList) {
+        trashed[destinations[index].key] = nil
+    }
+
+    public mutating func destinationRemoved(_ removed: DestinationState, at index: Int,
+                                            in destinations: DestinationList) {
+        trashed[removed.key] = removed
+    }
+
+    public mutating func trashedCountersChanged(_ state: DestinationState) {
+        if trashed[state.key] != nil { trashed[state.key] = state }
+    }
+
+    /// ip_vs_lblcr.c `ip_vs_lblcr_schedule`. A hit whose set has a usable member does not allocate.
+    public mutating func schedule(_ flow: Flow, in destinations: DestinationList, now: Timestamp) -> Int? {
+        table.runTimers(until: now, expirationNanoseconds: settings.expirationNanoseconds)
+        let address = flow.destinationAddress
+        guard let position = table.position(of: address) else {
+            // No entry: pick and create one (`ip_vs_lblcr_new`).
+            guard let picked = LocalityScheduling.leastLoaded(in: destinations) else { return nil }
+            table.insert(DestinationSet(members: [destinations[picked].key], lastModified: now), for: address, now: now)
+            return picked
+        }
+        table[position].lastUse = now
+        let least = Self.setMin(table[position].value.members, in: destinations)
+        let set = table[position].value
+        if set.members.count > 1
+            && now > LocalityTable<DestinationSet>.later(set.lastModified, by: settings.expirationNanoseconds)
+        {
+            // "More than one destination + enough time passed by, cleanup": erase the most loaded member.
+            if let most = setMax(set.members, in: destinations) {
+                table[position].value.members.remove(at: most)
+                table[position].value.lastModified = now
+            }
+        }
+        if let least, !LocalityScheduling.isOverloaded(destinations[least], in: destinations) { return least }
+        guard let picked = LocalityScheduling.leastLoaded(in: destinations) else { return nil }
+        let key = destinations[picked].key
+        // `ip_vs_dest_set_insert(set, dest, true)`: only if not a member yet; a new member goes to the head.
+        if !table[position].value.members.contains(key) {
+            table[position].value.members.insert(key, at: 0)
+            table[position].value.lastModified = now
+        }
+        return picked
+    }
+
+    /// ip_vs_lblcr.c `ip_vs_dest_set_min`: the index in `destinations` of the weighted least-connection member.
+    static func setMin(_ members: [DestinationKey], in destinations: DestinationList) -> Int? {
+        var m = 0
+        var least = -1
+        var loh: Int64 = 0
+        while m < members.count {
+            let k = members[m]
+            m += 1
+            // A member not in the list is not AVAILABLE: skipped whether or not it is flagged overloaded.
+            guard let i = destinations.index(of: k) else { continue }
+            let d = destinations[i]
+            if d.overloaded { continue }
+            if d.weight > 0 {
+                least = i
+                loh = LocalityScheduling.overhead(d)
+                break
+            }
+        }
+        guard least >= 0 else { return nil }
+        var leastWeight = Int64(destinations[least].weight)
+        while m < members.count {
+            defer { m += 1 }
+            guard let i = destinations.index(of: members[m]) else { continue }
+            let d = destinations[i]
+            if d.overloaded { continue }
+            let doh = LocalityScheduling.overhead(d)
+            if loh * Int64(d.weight) > doh * leastWeight {
+                least = i
+                loh = doh
+                leastWeight = Int64(d.weight)
+            }
+        }
+        return least
+    }
+
+    /// ip_vs_lblcr.c `ip_vs_dest_set_max`: the position in `members` of the weighted most-connection member. Members
+    /// no longer in the list count too, with their state from the trash.
+    func setMax(_ members: [DestinationKey], in destinations: DestinationList) -> Int? {
+        var m = 0
+        var most = -1
+        var moh: Int64 = 0
+        var mostWeight: Int64 = 0
+        while m < members.count {
+            let d = state(of: members[m], in: destinations)
+            m += 1
+            if let d, d.weight > 0 {
+                most = m - 1
+                moh = LocalityScheduling.overhead(d)
+                mostWeight = Int64(d.weight)
+                break
+            }
+        }
+        guard most >= 0 else { return nil }
+        while m < members.count {
+            defer { m += 1 }
+            guard let d = state(of: members[m], in: destinations) else { continue }
+            let doh = LocalityScheduling.overhead(d)
+            if moh * Int64(d.weight) < doh * mostWeight && d.weight > 0 {
+                most = m
+                moh = doh
+                mostWeight = Int64(d.weight)
+            }
+        }
+        return most
+    }
+
+    @inline(__always)
+    private func state(of key: DestinationKey, in destinations: DestinationList) -> DestinationState? {
+        if let i = destinations.index(of: key) { return destinations[i] }
+        return trashed[key]
+    }
+
+    // MARK: - Inspection
+
+    /// The destination set cached for `address` (head first), when it was last modified and last used.
+    public func cachedSet(for address: IPAddress)
+        -> (members: [DestinationKey], lastModified: Timestamp, lastUse: Timestamp)?
+    {
+        table.entry(for: address).map { ($0.value.members, $0.value.lastModified, $0.lastUse) }
+    }
+
+    /// The number of cache entries.
+    public var cacheCount: Int { table.count }
 }

@@ -1,5 +1,89 @@
-// PLACEHOLDER: not implemented yet; replaced by the real scheduler.
+/// lblc, Locality-Based Least-Connection: net/netfilter/ipvs/ip_vs_lblc.c.
+///
+/// Each destination address a packet is sent to (the virtual address, or for a firewall-mark service whatever the
+/// packet was addressed to) is cached with the real server it was last sent to. A hit keeps that server while it is
+/// usable; otherwise the weighted least-connection server is picked and cached (`ip_vs_lblc_schedule`):
+///
+/// - usable (`ip_vs_lblc_schedule`): still in the service's list (`IP_VS_DEST_F_AVAILABLE`; a deleted server waits
+///   in the kernel's trash, and the cache holds a reference to it, so re-adding it makes the entry good again —
+///   hence entries hold a `DestinationKey`), weight > 0, and not `is_overloaded` (more active connections than its
+///   weight while some server has fewer than half its weight). The `IP_VS_DEST_F_OVERLOAD` flag is not consulted
+///   for a cached server;
+/// - the pick (`__ip_vs_lblc_schedule`): see `LocalityScheduling.leastLoaded`;
+/// - the cache update (`ip_vs_lblc_new`): an entry already naming the picked server is kept as it is, otherwise it
+///   is replaced by a new one (and the kernel's entry counter drifts up by one: see `LocalityTable`);
+/// - expiry: a lookup hit refreshes `lastuse`; the periodic timer drops entries unused for the
+///   `lblc_expiration` sysctl (every 30 min, the full check) or, while the table counts more than 16384 entries,
+///   entries unused for 6 min (see `LocalityTable`).
+///
+/// Simplified: the timer fires exactly every 60 s from `settings.createdAt` (the kernel's timer wheel fires a
+/// 60 s timer up to a few seconds late, and the lateness accumulates); times are not rounded to jiffies; a timer
+/// due at the same instant as a packet fires first. Entry creation cannot fail (the kernel skips caching when
+/// `kmalloc` fails).
 public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
-    public init(destinations: DestinationList, flags: ServiceFlags) {}
-    public mutating func schedule(_ flow: Flow, in destinations: DestinationList, now: Timestamp) -> Int? { nil }
+    /// `en->dest`: the cached server, and where it stood in the list when last seen (a hint that saves a lookup).
+    struct CachedDestination: Sendable {
+        var key: DestinationKey
+        var indexHint: Int
+    }
+
+    public var settings: LocalityCacheSettings
+    private var table: LocalityTable<CachedDestination>
+
+    public init(destinations: DestinationList, flags: ServiceFlags) {
+        self.init(destinations: destinations, flags: flags, settings: LocalityCacheSettings())
+    }
+
+    /// `ip_vs_lblc_init_svc`, with the `lblc_expiration` sysctl and the set-up time given.
+    public init(destinations: DestinationList, flags: ServiceFlags, settings: LocalityCacheSettings) {
+        self.settings = settings
+        table = LocalityTable(createdAt: settings.createdAt)
+    }
+
+    /// ip_vs_lblc.c `ip_vs_lblc_schedule`. A cache hit on a usable server does not allocate.
+    public mutating func schedule(_ flow: Flow, in destinations: DestinationList, now: Timestamp) -> Int? {
+        table.runTimers(until: now, expirationNanoseconds: settings.expirationNanoseconds)
+        let address = flow.destinationAddress
+        let position = table.position(of: address)
+        if let position {
+            table[position].lastUse = now
+            if let i = Self.locate(&table[position].value, in: destinations) {
+                let d = destinations[i]
+                if d.weight > 0 && !LocalityScheduling.isOverloaded(d, in: destinations) { return i }
+            }
+        }
+        guard let picked = LocalityScheduling.leastLoaded(in: destinations) else { return nil }
+        let chosen = CachedDestination(key: destinations[picked].key, indexHint: picked)
+        if let position {
+            // `ip_vs_lblc_new`: an entry already naming the server is kept as it is (its `lastuse` was just set).
+            if table[position].value.key != chosen.key { table.replace(at: position, with: chosen, now: now) }
+        } else {
+            table.insert(chosen, for: address, now: now)
+        }
+        return picked
+    }
+
+    /// The cached server's index in the list, or nil when it is not in the list (in the kernel's trash: not
+    /// `IP_VS_DEST_F_AVAILABLE`).
+    @inline(__always)
+    private static func locate(_ cached: inout CachedDestination, in destinations: DestinationList) -> Int? {
+        let hint = cached.indexHint
+        if hint < destinations.count && destinations[hint].key == cached.key { return hint }
+        guard let i = destinations.index(of: cached.key) else { return nil }
+        cached.indexHint = i
+        return i
+    }
+
+    // MARK: - Inspection
+
+    /// The cached server for `address` and when the entry was last used, if there is an entry.
+    public func cachedDestination(for address: IPAddress) -> (destination: DestinationKey, lastUse: Timestamp)? {
+        table.entry(for: address).map { ($0.value.key, $0.lastUse) }
+    }
+
+    /// The number of cache entries.
+    public var cacheCount: Int { table.count }
+
+    /// `tbl->entries` as the kernel counts it (see `LocalityTable.countedEntries`).
+    public var kernelEntryCount: Int { table.countedEntries }
 }

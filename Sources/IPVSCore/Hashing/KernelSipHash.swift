@@ -45,7 +45,7 @@ public enum KernelSipHash {
         @usableFromInline var v3: UInt64
 
         /// Initialisation with the constants "somepseudorandomlygeneratedbytes" (`PREAMBLE`).
-        @inlinable
+        @inlinable @inline(__always)
         init(_ key: Key) {
             v0 = 0x736f_6d65_7073_6575 ^ key.k0
             v1 = 0x646f_7261_6e64_6f6d ^ key.k1
@@ -53,11 +53,11 @@ public enum KernelSipHash {
             v3 = 0x7465_6462_7974_6573 ^ key.k1
         }
 
-        @inlinable
+        @inlinable @inline(__always)
         static func rotl(_ x: UInt64, _ n: UInt64) -> UInt64 { x << n | x >> (64 - n) }
 
         /// One SipRound (`SIPROUND`).
-        @inlinable
+        @inlinable @inline(__always)
         mutating func round() {
             v0 &+= v1
             v1 = State.rotl(v1, 13)
@@ -92,13 +92,20 @@ public enum KernelSipHash {
 
     /// The kernel's `hsiphash(&value, 4, key)` on a 64-bit kernel: SipHash-1-3 of the four bytes of `value` in
     /// x86-64 memory order, truncated to 32 bits (lib/siphash.c `hsiphash_1u32`, `BITS_PER_LONG == 64` branch).
-    @inlinable
+    @inlinable @inline(__always)
     public static func hsiphash(_ value: UInt32, key: Key) -> UInt32 {
         var s = State(key)
-        // The final block: length 4 in the top byte, the four message bytes in the low ones.
+        // The final block: length 4 in the top byte, the four message bytes in the low ones. Rounds spelled out so
+        // that the whole hash inlines into a scheduler's pick.
         let block = UInt64(4) << 56 | UInt64(value)
-        s.absorb(block, rounds: 1)
-        return UInt32(truncatingIfNeeded: s.finalize(rounds: 3))
+        s.v3 ^= block
+        s.round()
+        s.v0 ^= block
+        s.v2 ^= 0xff
+        s.round()
+        s.round()
+        s.round()
+        return UInt32(truncatingIfNeeded: s.v0 ^ s.v1 ^ s.v2 ^ s.v3)
     }
 
     /// SipHash-c-d of `message` (the SipHash paper's general form): `compressionRounds` rounds per 8-byte block,

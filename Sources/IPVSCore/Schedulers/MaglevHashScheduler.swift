@@ -23,6 +23,11 @@
 /// **More than 4093 destinations.** The kernel refuses to rebuild (`ip_vs_mh_reassign` returns -EINVAL, which its
 /// callers ignore) and keeps the old table. We keep it too, shifting its indices as the list shifts; slots of a
 /// destination deleted in that state become empty here, where the kernel would still point at the deleted one.
+///
+/// **Mixed families.** The kernel folds a destination's address by the *service's* family (`svc->af`). A tunnel
+/// destination of the other family is therefore hashed differently: an IPv4 one on an IPv6 service still hashes
+/// as its 32-bit value (the rest of `nf_inet_addr` is zero), as here; an IPv6 one on an IPv4 service hashes as its
+/// first 32-bit word only, which this scheduler (not told the service's family) does not mirror.
 public struct MaglevHashScheduler: SchedulingAlgorithm {
     /// `IP_VS_MH_TAB_SIZE` with `CONFIG_IP_VS_MH_TAB_INDEX` = 12.
     public static let tableSize = 4093

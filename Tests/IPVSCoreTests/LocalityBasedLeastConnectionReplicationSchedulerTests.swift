@@ -104,9 +104,12 @@ struct LocalityBasedLeastConnectionReplicationSchedulerTests {
         DestinationState(server("10.0.1.1")),
     ])
 
+    /// A pick over `list` (the same servers in the same order, other counters), after telling the scheduler of the
+    /// counters, as `ServiceScheduler` does.
     func pick(_ a: inout LocalityBasedLeastConnectionReplicationScheduler, _ list: DestinationList,
               at seconds: UInt64) -> String? {
-        a.schedule(to("10.0.0.1"), in: list, now: .seconds(seconds)).map { list[$0].server.address.description }
+        for i in list.indices { a.countersChanged(at: i, in: list) }
+        return a.schedule(to("10.0.0.1"), in: list, now: .seconds(seconds)).map { list[$0].server.address.description }
     }
 
     /// A set [B, C] last modified at 1 s, with lblcr_expiration 10 s.
@@ -224,10 +227,12 @@ struct LocalityBasedLeastConnectionReplicationSchedulerTests {
                     guard !s.destinations.isEmpty else { break }
                     let d = s.destinations[Int(rng.next() % UInt64(s.destinations.count))]
                     try s.editDestination(server(d.server.address.description, weight: Int32(rng.next() % 4)))
+                    a.destinationUpdated(at: s.destinations.index(of: d.key)!, in: s.destinations)
                 case 2, 3:
                     let k = DestinationKey(address: IPAddress("10.0.1.\(1 + rng.next() % 6)")!, port: 80)
                     s.setCounters(of: k, active: Int32(rng.next() % 6), inactive: Int32(rng.next() % 600),
                                   overloaded: rng.next() % 5 == 0)
+                    if let i = s.destinations.index(of: k) { a.countersChanged(at: i, in: s.destinations) }
                     if let d = s.trash[k] { a.trashedCountersChanged(d) }
                 default:
                     let f = to("10.0.0.\(1 + rng.next() % 4)")

@@ -113,6 +113,19 @@ struct LocalityBasedLeastConnectionSchedulerTests {
         #expect(s.next(to("10.0.0.2")) == "10.0.1.2")
     }
 
+    @Test("The second stage does not skip weight 0: a quiesced server whose overhead wrapped negative wins")
+    func weightZeroQuirk() throws {
+        var s = try ServiceScheduler(tcpService(.lblc), servers: [server("10.0.1.1", weight: 0), server("10.0.1.2")])
+        s.setCounters(of: s.key("10.0.1.1"), active: 8_388_608, inactive: 0)  // [B w1, A w0 with overhead -2^31]
+        // First stage: B (w1, 0). Second: A not flagged; loh × w(A) = 0 × 0 > doh × w(B) = -2^31 × 1 → A.
+        #expect(s.next(to("10.0.0.1")) == "10.0.1.1")
+        // The hit is invalid (weight 0), the pick is A again: ip_vs_lblc_new keeps the entry as it is.
+        #expect(s.next(to("10.0.0.1")) == "10.0.1.1")
+        #expect(lblc(s).kernelEntryCount == 1)
+        s.setCounters(of: s.key("10.0.1.1"), active: 8_388_607, inactive: 0)  // positive again: never wins
+        #expect(s.next(to("10.0.0.1")) == "10.0.1.2")
+    }
+
     @Test("No usable server: nil, and no entry is made")
     func noDestination() throws {
         var s = try make(weights: [0, 0])
@@ -131,9 +144,12 @@ struct LocalityBasedLeastConnectionSchedulerTests {
         DestinationState(server("10.0.1.1")),
     ])
 
+    /// A pick over `list` (the same servers in the same order as the scheduler was made with, other counters),
+    /// after telling the scheduler of the counters, as `ServiceScheduler` does.
     func pick(_ a: inout LocalityBasedLeastConnectionScheduler, _ address: String, _ list: DestinationList,
               at seconds: UInt64) -> String? {
-        a.schedule(to(address), in: list, now: .seconds(seconds)).map { list[$0].server.address.description }
+        for i in list.indices { a.countersChanged(at: i, in: list) }
+        return a.schedule(to(address), in: list, now: .seconds(seconds)).map { list[$0].server.address.description }
     }
 
     @Test("Entries go only at a full check: every 30th firing of the 60 s timer, i.e. every 30 min")
@@ -271,10 +287,12 @@ struct LocalityBasedLeastConnectionSchedulerTests {
             DestinationState(server("10.0.1.1")),
         ])
         let probe = Flow(.tcp, from: v4("192.168.0.1"), port: 1, to: all[0], port: 80)
+        a.destinationUpdated(at: 0, in: quiesced)
         #expect(a.schedule(probe, in: quiesced, now: .seconds(1)).map { quiesced[$0].server.address } == v4("10.0.1.2"))
         #expect(a.cacheCount == 16384)
         #expect(a.kernelEntryCount == 16385)
         var later = a
+        later.destinationUpdated(at: 0, in: Self.list)
         _ = later.schedule(to("10.0.0.1"), in: Self.list, now: .seconds(360))
         #expect(later.cacheCount == 16384 - all.filter { Self.bucket($0) == 1 && $0 != all[0] }.count + 1)
     }

@@ -31,6 +31,7 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
 
     public var settings: LocalityCacheSettings
     private var table: LocalityTable<DestinationSet>
+    private var load: LocalityLoadIndex
     /// Deleted servers as they were when deleted (the kernel's trash keeps the same `struct ip_vs_dest`), for set
     /// members that are no longer in the list.
     private var trashed: [DestinationKey: DestinationState] = [:]
@@ -43,15 +44,26 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
     public init(destinations: DestinationList, flags: ServiceFlags, settings: LocalityCacheSettings) {
         self.settings = settings
         table = LocalityTable(createdAt: settings.createdAt)
+        load = LocalityLoadIndex(destinations)
     }
 
     public mutating func destinationAdded(at index: Int, in destinations: DestinationList) {
+        load.rebuild(destinations)
         trashed[destinations[index].key] = nil
     }
 
     public mutating func destinationRemoved(_ removed: DestinationState, at index: Int,
                                             in destinations: DestinationList) {
+        load.rebuild(destinations)
         trashed[removed.key] = removed
+    }
+
+    public mutating func destinationUpdated(at index: Int, in destinations: DestinationList) {
+        load.update(at: index, destinations)
+    }
+
+    public mutating func countersChanged(at index: Int, in destinations: DestinationList) {
+        load.update(at: index, destinations)
     }
 
     public mutating func trashedCountersChanged(_ state: DestinationState) {
@@ -64,7 +76,7 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
         let address = flow.destinationAddress
         guard let position = table.position(of: address) else {
             // No entry: pick and create one (`ip_vs_lblcr_new`).
-            guard let picked = LocalityScheduling.leastLoaded(in: destinations) else { return nil }
+            guard let picked = load.leastLoaded(in: destinations) else { return nil }
             table.insert(DestinationSet(members: [destinations[picked].key], lastModified: now), for: address, now: now)
             return picked
         }
@@ -80,8 +92,8 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
                 table[position].value.lastModified = now
             }
         }
-        if let least, !LocalityScheduling.isOverloaded(destinations[least], in: destinations) { return least }
-        guard let picked = LocalityScheduling.leastLoaded(in: destinations) else { return nil }
+        if let least, !load.isOverloaded(destinations[least], in: destinations) { return least }
+        guard let picked = load.leastLoaded(in: destinations) else { return nil }
         let key = destinations[picked].key
         // `ip_vs_dest_set_insert(set, dest, true)`: only if not a member yet; a new member goes to the head.
         if !table[position].value.members.contains(key) {
@@ -105,7 +117,7 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
             if d.overloaded { continue }
             if d.weight > 0 {
                 least = i
-                loh = LocalityScheduling.overhead(d)
+                loh = LocalityLoadIndex.overhead(d)
                 break
             }
         }
@@ -116,7 +128,7 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
             guard let i = destinations.index(of: members[m]) else { continue }
             let d = destinations[i]
             if d.overloaded { continue }
-            let doh = LocalityScheduling.overhead(d)
+            let doh = LocalityLoadIndex.overhead(d)
             if loh * Int64(d.weight) > doh * leastWeight {
                 least = i
                 loh = doh
@@ -138,7 +150,7 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
             m += 1
             if let d, d.weight > 0 {
                 most = m - 1
-                moh = LocalityScheduling.overhead(d)
+                moh = LocalityLoadIndex.overhead(d)
                 mostWeight = Int64(d.weight)
                 break
             }
@@ -147,7 +159,7 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
         while m < members.count {
             defer { m += 1 }
             guard let d = state(of: members[m], in: destinations) else { continue }
-            let doh = LocalityScheduling.overhead(d)
+            let doh = LocalityLoadIndex.overhead(d)
             if moh * Int64(d.weight) < doh * mostWeight && d.weight > 0 {
                 most = m
                 moh = doh

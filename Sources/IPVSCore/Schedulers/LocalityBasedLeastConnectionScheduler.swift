@@ -9,7 +9,8 @@
 ///   hence entries hold a `DestinationKey`), weight > 0, and not `is_overloaded` (more active connections than its
 ///   weight while some server has fewer than half its weight). The `IP_VS_DEST_F_OVERLOAD` flag is not consulted
 ///   for a cached server;
-/// - the pick (`__ip_vs_lblc_schedule`): see `LocalityScheduling.leastLoaded`;
+/// - the pick (`__ip_vs_lblc_schedule`): weighted least connection over the list, ties to the earlier server (see
+///   `LocalityLoadIndex`, which keeps it current through the hooks, as the least-connection schedulers do);
 /// - the cache update (`ip_vs_lblc_new`): an entry already naming the picked server is kept as it is, otherwise it
 ///   is replaced by a new one (and the kernel's entry counter drifts up by one: see `LocalityTable`);
 /// - expiry: a lookup hit refreshes `lastuse`; the periodic timer drops entries unused for the
@@ -29,6 +30,7 @@ public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
 
     public var settings: LocalityCacheSettings
     private var table: LocalityTable<CachedDestination>
+    private var load: LocalityLoadIndex
 
     public init(destinations: DestinationList, flags: ServiceFlags) {
         self.init(destinations: destinations, flags: flags, settings: LocalityCacheSettings())
@@ -38,6 +40,24 @@ public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
     public init(destinations: DestinationList, flags: ServiceFlags, settings: LocalityCacheSettings) {
         self.settings = settings
         table = LocalityTable(createdAt: settings.createdAt)
+        load = LocalityLoadIndex(destinations)
+    }
+
+    public mutating func destinationAdded(at index: Int, in destinations: DestinationList) {
+        load.rebuild(destinations)
+    }
+
+    public mutating func destinationRemoved(_ removed: DestinationState, at index: Int,
+                                            in destinations: DestinationList) {
+        load.rebuild(destinations)
+    }
+
+    public mutating func destinationUpdated(at index: Int, in destinations: DestinationList) {
+        load.update(at: index, destinations)
+    }
+
+    public mutating func countersChanged(at index: Int, in destinations: DestinationList) {
+        load.update(at: index, destinations)
     }
 
     /// ip_vs_lblc.c `ip_vs_lblc_schedule`. A cache hit on a usable server does not allocate.
@@ -49,10 +69,10 @@ public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
             table[position].lastUse = now
             if let i = Self.locate(&table[position].value, in: destinations) {
                 let d = destinations[i]
-                if d.weight > 0 && !LocalityScheduling.isOverloaded(d, in: destinations) { return i }
+                if d.weight > 0 && !load.isOverloaded(d, in: destinations) { return i }
             }
         }
-        guard let picked = LocalityScheduling.leastLoaded(in: destinations) else { return nil }
+        guard let picked = load.leastLoaded(in: destinations) else { return nil }
         let chosen = CachedDestination(key: destinations[picked].key, indexHint: picked)
         if let position {
             // `ip_vs_lblc_new`: an entry already naming the server is kept as it is (its `lastuse` was just set).

@@ -43,11 +43,14 @@ struct LocalityTable<Value: Sendable>: Sendable {
         var lastUse: Timestamp
     }
 
-    /// Where an entry is: its bucket and its place in the bucket's chain.
-    struct Position: Sendable {
-        var bucket: Int
-        var slot: Int
+    /// A slot of the entry pool: an entry (nil when free) and the next slot of its chain (or of the free list).
+    struct Slot: Sendable {
+        var entry: Entry?
+        var next: Int32
     }
+
+    /// Where an entry is: its slot in the pool.
+    typealias Position = Int
 
     /// `IP_VS_LBLC_TAB_BITS` / `IP_VS_LBLCR_TAB_BITS` (default `CONFIG_IP_VS_LBLC(R)_TAB_BITS` = 10).
     static var bucketBits: Int { 10 }
@@ -61,11 +64,14 @@ struct LocalityTable<Value: Sendable>: Sendable {
     /// `COUNT_FOR_FULL_EXPIRATION`.
     static var fullCheckPeriod: Int { 30 }
 
-    /// `tbl->bucket`: the kernel's chained hash table, hashed as the kernel hashes (see `bucket(of:)`), so that the
-    /// size-driven check walks entries in the kernel's bucket order. Order within a chain does not matter: a check
-    /// always finishes the bucket it is in.
-    private(set) var buckets: [[Entry]]
-    /// The number of entries in `buckets`.
+    /// `tbl->bucket`: the first slot of each hash chain (-1 for none). Entries are hashed as the kernel hashes them
+    /// (`bucket(of:)`) and added at the head of their chain (`hlist_add_head_rcu`), so the size-driven check walks
+    /// them in the kernel's order. The chains run through `slots`, a pool that grows by doubling and reuses freed
+    /// slots, so adding an entry rarely allocates and a copy of the table is two buffers.
+    private(set) var heads: [Int32]
+    private var slots: [Slot] = []
+    private var free: Int32 = -1
+    /// The number of entries in the table.
     private(set) var count = 0
     /// `tbl->entries` as the kernel counts it. lblc's replacement path (`ip_vs_lblc_new` deleting the old entry with
     /// `ip_vs_lblc_del`, which does not decrement) counts one more entry per replacement, so this can exceed
@@ -79,7 +85,7 @@ struct LocalityTable<Value: Sendable>: Sendable {
     private(set) var nextCheck: Timestamp
 
     init(createdAt: Timestamp) {
-        buckets = [[Entry]](repeating: [], count: Self.bucketCount)
+        heads = [Int32](repeating: -1, count: Self.bucketCount)
         nextCheck = Self.later(createdAt, by: Self.checkInterval)
     }
 
@@ -98,41 +104,75 @@ struct LocalityTable<Value: Sendable>: Sendable {
 
     // MARK: - Lookup and update (no allocation on a hit)
 
-    /// `ip_vs_lblc_get`.
+    /// `ip_vs_lblc_get`: walks the address's chain.
     @inline(__always)
     func position(of address: IPAddress) -> Position? {
-        let b = Self.bucket(of: address)
-        let chain = buckets[b]
-        var s = 0
-        while s < chain.count {
-            if chain[s].address == address { return Position(bucket: b, slot: s) }
-            s += 1
+        var i = heads[Self.bucket(of: address)]
+        while i >= 0 {
+            let slot = Int(i)
+            if slots[slot].entry!.address == address { return slot }
+            i = slots[slot].next
         }
         return nil
     }
 
     func entry(for address: IPAddress) -> Entry? {
-        position(of: address).map { buckets[$0.bucket][$0.slot] }
+        position(of: address).map { slots[$0].entry! }
     }
 
     subscript(position: Position) -> Entry {
-        @inline(__always) get { buckets[position.bucket][position.slot] }
-        @inline(__always) _modify { yield &buckets[position.bucket][position.slot] }
+        @inline(__always) get { slots[position].entry! }
+        @inline(__always) _modify { yield &slots[position].entry! }
     }
 
-    /// Adds an entry for an address that has none (`ip_vs_lblc_hash`: hashed and counted).
+    /// Adds an entry for an address that has none (`ip_vs_lblc_hash`: at the head of its chain, and counted).
     mutating func insert(_ value: Value, for address: IPAddress, now: Timestamp) {
-        buckets[Self.bucket(of: address)].append(Entry(address: address, value: value, lastUse: now))
+        let b = Self.bucket(of: address)
+        let entry = Entry(address: address, value: value, lastUse: now)
+        let slot: Int32
+        if free >= 0 {
+            slot = free
+            free = slots[Int(slot)].next
+            slots[Int(slot)] = Slot(entry: entry, next: heads[b])
+        } else {
+            slot = Int32(slots.count)
+            slots.append(Slot(entry: entry, next: heads[b]))
+        }
+        heads[b] = slot
         count += 1
         countedEntries += 1
     }
 
     /// lblc's replacement of an entry by a new one (`ip_vs_lblc_new`): the old one is unlinked without being
-    /// uncounted, the new one is counted.
+    /// uncounted, the new one is counted. (The new one goes to the head of the same chain; order within a chain
+    /// does not matter, as a check always finishes the bucket it is in.)
     mutating func replace(at position: Position, with value: Value, now: Timestamp) {
         self[position].value = value
         self[position].lastUse = now
         countedEntries += 1
+    }
+
+    /// Unlinks from bucket `b` every entry for which `isStale` holds; returns how many went.
+    private mutating func drop(inBucket b: Int, where isStale: (Entry) -> Bool) -> Int {
+        var gone = 0
+        var previous: Int32 = -1
+        var i = heads[b]
+        while i >= 0 {
+            let slot = Int(i)
+            let next = slots[slot].next
+            if isStale(slots[slot].entry!) {
+                if previous < 0 { heads[b] = next } else { slots[Int(previous)].next = next }
+                slots[slot] = Slot(entry: nil, next: free)
+                free = i
+                gone += 1
+            } else {
+                previous = i
+            }
+            i = next
+        }
+        count -= gone
+        countedEntries -= gone
+        return gone
     }
 
     // MARK: - The periodic timer
@@ -164,11 +204,8 @@ struct LocalityTable<Value: Sendable>: Sendable {
     /// `now >= lastuse + expiration`. It walks all buckets, so the rover ends where it started.
     private mutating func fullCheck(at now: Timestamp, expiration: UInt64) {
         guard count > 0 else { return }
-        for b in 0..<Self.bucketCount where !buckets[b].isEmpty {
-            let before = buckets[b].count
-            buckets[b].removeAll { Self.later($0.lastUse, by: expiration) <= now }
-            count -= before - buckets[b].count
-            countedEntries -= before - buckets[b].count
+        for b in 0..<Self.bucketCount where heads[b] >= 0 {
+            _ = drop(inBucket: b) { Self.later($0.lastUse, by: expiration) <= now }
         }
     }
 
@@ -181,12 +218,8 @@ struct LocalityTable<Value: Sendable>: Sendable {
         var j = rover
         for _ in 0..<Self.bucketCount {
             j = (j + 1) & (Self.bucketCount - 1)
-            if !buckets[j].isEmpty {
-                let before = buckets[j].count
-                buckets[j].removeAll { Self.later($0.lastUse, by: Self.entryTimeout) <= now }
-                let gone = before - buckets[j].count
-                count -= gone
-                countedEntries -= gone
+            if heads[j] >= 0 {
+                let gone = drop(inBucket: j) { Self.later($0.lastUse, by: Self.entryTimeout) <= now }
                 goal -= gone
                 dropped = dropped || gone > 0
             }
@@ -202,8 +235,8 @@ struct LocalityTable<Value: Sendable>: Sendable {
     private func firingAfterIdleEntries(from firing: Timestamp, until now: Timestamp) -> Timestamp {
         let next = Self.later(firing, by: Self.checkInterval)
         var oldest: Timestamp? = nil
-        for chain in buckets {
-            for e in chain where oldest == nil || e.lastUse < oldest! { oldest = e.lastUse }
+        for slot in slots {
+            if let e = slot.entry, oldest == nil || e.lastUse < oldest! { oldest = e.lastUse }
         }
         guard let oldest else {
             let steps = (now.nanoseconds - firing.nanoseconds) / Self.checkInterval + 1
@@ -216,8 +249,99 @@ struct LocalityTable<Value: Sendable>: Sendable {
     }
 }
 
-/// What lblc and lblcr share with each other and with no other scheduler.
-enum LocalityScheduling {
+/// What lblc and lblcr share with each other and with no other scheduler: the kernel's weighted least-connection
+/// pick over the whole list and its `is_overloaded`, kept current through the scheduler hooks.
+///
+/// The kernel scans the list on every pick; the pick here is the winner of a tournament tree (O(1) to read,
+/// O(log N) per counter change), and `is_overloaded` reads a count, which gives the same answers because:
+/// - the scan's first stage takes the first destination not flagged overloaded with weight > 0, and the second
+///   replaces it on a strictly better `loh * w(d) > doh * w(least)`: a leftmost minimum of overhead/weight among
+///   those destinations — except that the second stage does not skip weight 0, and a weight-0 destination whose
+///   32-bit overhead wrapped negative wins there (`0 > doh * w(least)`). While any such destination exists the
+///   literal scan is used;
+/// - `is_overloaded` asks whether any destination has `activeconns * 2 < weight`; that count is kept per change.
+/// Debug builds check both against the literal versions on every use.
+struct LocalityLoadIndex: Sendable {
+    struct Key: Sendable {
+        var overhead: Int64
+        var weight: Int64
+        var eligible: Bool
+    }
+
+    enum Policy: TournamentPolicy {
+        static func key(of d: DestinationState) -> Key {
+            Key(overhead: LocalityLoadIndex.overhead(d), weight: Int64(d.weight), eligible: !d.overloaded && d.weight > 0)
+        }
+        static func isEligible(_ k: Key) -> Bool { k.eligible }
+        static func rightWins(_ l: Key, _ r: Key) -> Bool { l.overhead * r.weight > r.overhead * l.weight }
+    }
+
+    private var tree: TournamentTree<Policy>
+    /// Per destination: `activeconns * 2 < weight` (someone is under half its weight).
+    private var underHalf: [Bool]
+    private var underHalfCount = 0
+    /// Per destination: weight 0, not flagged overloaded, overhead wrapped negative (the scan's weight-0 quirk).
+    private var quirk: [Bool]
+    private var quirkCount = 0
+
+    init(_ destinations: DestinationList) {
+        tree = TournamentTree(destinations)
+        underHalf = []
+        quirk = []
+        recount(destinations)
+    }
+
+    /// After a destination was added or removed (indices shifted).
+    mutating func rebuild(_ destinations: DestinationList) {
+        tree.rebuild(destinations)
+        recount(destinations)
+    }
+
+    /// After destination `index` changed (weight, thresholds, counters, overload flag).
+    mutating func update(at index: Int, _ destinations: DestinationList) {
+        let d = destinations[index]
+        tree.update(at: index, d)
+        let u = Self.isUnderHalf(d)
+        if u != underHalf[index] {
+            underHalf[index] = u
+            underHalfCount += u ? 1 : -1
+        }
+        let q = Self.isQuirk(d)
+        if q != quirk[index] {
+            quirk[index] = q
+            quirkCount += q ? 1 : -1
+        }
+    }
+
+    private mutating func recount(_ destinations: DestinationList) {
+        underHalf = destinations.map(Self.isUnderHalf)
+        quirk = destinations.map(Self.isQuirk)
+        underHalfCount = underHalf.lazy.filter { $0 }.count
+        quirkCount = quirk.lazy.filter { $0 }.count
+    }
+
+    @inline(__always)
+    private static func isUnderHalf(_ d: DestinationState) -> Bool { d.activeConnections &* 2 < d.weight }
+
+    @inline(__always)
+    private static func isQuirk(_ d: DestinationState) -> Bool { d.weight == 0 && !d.overloaded && overhead(d) < 0 }
+
+    /// ip_vs_lblc.c `__ip_vs_lblc_schedule` / ip_vs_lblcr.c `__ip_vs_lblcr_schedule`.
+    @inline(__always)
+    func leastLoaded(in destinations: DestinationList) -> Int? {
+        let picked = quirkCount > 0 ? Self.scanLeastLoaded(in: destinations) : tree.winner
+        assert(picked == Self.scanLeastLoaded(in: destinations), "lblc/lblcr index out of step with the list")
+        return picked
+    }
+
+    /// The `is_overloaded` of ip_vs_lblc.c and ip_vs_lblcr.c (not the `IP_VS_DEST_F_OVERLOAD` flag).
+    @inline(__always)
+    func isOverloaded(_ d: DestinationState, in destinations: DestinationList) -> Bool {
+        let overloaded = d.activeConnections > d.weight && underHalfCount > 0
+        assert(overloaded == Self.scanIsOverloaded(d, in: destinations), "lblc/lblcr index out of step with the list")
+        return overloaded
+    }
+
     /// ip_vs.h `ip_vs_dest_conn_overhead`, in the kernel's `int` arithmetic: `(activeconns << 8) + inactconns`
     /// wraps at 32 bits, and the schedulers compare the wrapped values.
     @inline(__always)
@@ -225,11 +349,10 @@ enum LocalityScheduling {
         Int64(Int32(truncatingIfNeeded: Int64(d.activeConnections) << 8 &+ Int64(d.inactiveConnections)))
     }
 
-    /// ip_vs_lblc.c `__ip_vs_lblc_schedule` (and ip_vs_lblcr.c `__ip_vs_lblcr_schedule`, identical): weighted least
-    /// connection over the whole list. The first stage takes the first destination that is not overloaded and has a
-    /// positive weight; the second compares `loh * w(d) > doh * w(least)` for every later destination that is not
-    /// overloaded — without re-checking the weight — so ties go to the earlier destination in list order.
-    static func leastLoaded(in destinations: DestinationList) -> Int? {
+    /// `__ip_vs_lblc_schedule` as the kernel writes it. The first stage takes the first destination that is not
+    /// flagged overloaded and has a positive weight; the second compares `loh * w(d) > doh * w(least)` for every
+    /// later destination not flagged overloaded — without re-checking the weight — so ties go to the earlier one.
+    static func scanLeastLoaded(in destinations: DestinationList) -> Int? {
         var i = destinations.startIndex
         var least = -1
         var loh: Int64 = 0
@@ -260,10 +383,9 @@ enum LocalityScheduling {
         return least
     }
 
-    /// The `is_overloaded` of ip_vs_lblc.c and ip_vs_lblcr.c (not the `IP_VS_DEST_F_OVERLOAD` flag): more active
-    /// connections than its weight while some destination of the list (any, itself included, overloaded or not) has
-    /// fewer than half its weight in active connections.
-    static func isOverloaded(_ d: DestinationState, in destinations: DestinationList) -> Bool {
+    /// `is_overloaded` as the kernel writes it: more active connections than its weight while some destination of
+    /// the list (any, itself included, flagged overloaded or not) has fewer than half its weight in active ones.
+    static func scanIsOverloaded(_ d: DestinationState, in destinations: DestinationList) -> Bool {
         guard d.activeConnections > d.weight else { return false }
         for other in destinations where other.activeConnections &* 2 < other.weight { return true }
         return false

@@ -1,0 +1,55 @@
+// swift-tools-version:6.1
+// Benchmarks for swift-ipvs: a package of its own, so that the library does not depend on the benchmark harness.
+// Run from this directory: `swift package --disable-sandbox benchmark` (see README.md).
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "swift-ipvs-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "swift-ipvs", path: "../"),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // Scheduler pick cost through ServiceScheduler.schedule, every scheduler at N = 10, 100, 1000.
+        .executableTarget(
+            name: "Schedulers",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "IPVSCore", package: "swift-ipvs"),
+            ],
+            path: "Benchmarks/Schedulers",
+            swiftSettings: strictSettings,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // MaglevTable populate and lookup, beside the C reference's populate.
+        .executableTarget(
+            name: "Maglev",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "IPVSCore", package: "swift-ipvs"),
+                "CMaglevReference",
+            ],
+            path: "Benchmarks/Maglev",
+            swiftSettings: strictSettings,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // Maglev population in plain C, from the paper: the reference the Swift table is compared with.
+        .target(name: "CMaglevReference", path: "Sources/CMaglevReference"),
+        // Checks that Swift and C build identical tables, then times both interleaved and prints the ratio as JSON.
+        .executableTarget(
+            name: "maglev-compare",
+            dependencies: [
+                .product(name: "IPVSCore", package: "swift-ipvs"),
+                "CMaglevReference",
+            ],
+            path: "Sources/maglev-compare",
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -11,6 +11,7 @@ func readmeQuickStart() throws {
             RealServer(IPAddress($0)!, port: 8080, forwarding: .masquerade, weight: 1)
         })
     let flow = Flow(.tcp, from: IPAddress("192.168.1.20")!, port: 51000, to: vip, port: 80)
-    let i = try #require(svc.schedule(flow))
+    let picked = svc.schedule(flow)
+    let i = try #require(picked)
     #expect(svc.destinations[i].server.address.description == "10.244.3.9")
 }

@@ -160,6 +160,9 @@ struct MaglevTableTests {
             try MaglevTable(size: 7, keys: Array(1...8))
         }
         #expect(throws: MaglevTableError.duplicateKey(5)) { try MaglevTable(size: 13, keys: [9, 5, 1, 5]) }
+        let many = backendKeys(1000)
+        #expect(throws: MaglevTableError.duplicateKey(many[3])) { try MaglevTable(size: 4093, keys: many + [many[3]]) }
+        #expect(throws: Never.self) { try MaglevTable(size: 4093, keys: many) }
         // Zero-weight backends do not count against the size.
         #expect(throws: Never.self) {
             try MaglevTable(size: 7, backends: (1...9).map { .init(key: $0, weight: $0 <= 7 ? 1 : 0) })

@@ -41,20 +41,27 @@ static uint32_t cmaglev_gcd(uint32_t a, uint32_t b) {
     return a;
 }
 
-static int cmaglev_compare_keys(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
+// An open-addressing set of backend indices (0 = empty, else index + 1), at most half full: O(N), as in Swift.
 static int cmaglev_has_duplicate_key(const CMaglevReference_Backend *backends, uint32_t count) {
     if (count < 2) return 0;
-    uint64_t *keys = malloc(sizeof(uint64_t) * count);
-    if (keys == NULL) return 1;
-    for (uint32_t i = 0; i < count; i++) keys[i] = backends[i].key;
-    qsort(keys, count, sizeof(uint64_t), cmaglev_compare_keys);
+    size_t capacity = 4;
+    while (capacity < 2 * (size_t)count) capacity <<= 1;
+    uint32_t *set = calloc(capacity, sizeof(uint32_t));
+    if (set == NULL) return 1;
+    const size_t mask = capacity - 1;
     int duplicate = 0;
-    for (uint32_t i = 1; i < count && !duplicate; i++) duplicate = keys[i] == keys[i - 1];
-    free(keys);
+    for (uint32_t i = 0; i < count && !duplicate; i++) {
+        size_t h = (size_t)CMaglevReference_mix(backends[i].key) & mask;
+        while (set[h] != 0) {
+            if (backends[set[h] - 1].key == backends[i].key) {
+                duplicate = 1;
+                break;
+            }
+            h = (h + 1) & mask;
+        }
+        set[h] = i + 1;
+    }
+    free(set);
     return duplicate;
 }
 

@@ -31,12 +31,16 @@ public struct PersistenceTemplate: Hashable, Sendable {
 /// fire on a jiffy of the timer wheel. Each template has one pending timer entry; a restarted timer is re-queued
 /// lazily when its old expiry comes up, so a refresh does not allocate.
 public struct PersistenceTemplateTable: Sendable {
+    /// A template's place in the table; valid until the template is let go.
     public typealias ID = Int
 
-    private var templates: [ID: PersistenceTemplate] = [:]
+    /// Templates by ID; a freed slot is reused. (A slab rather than a dictionary: updating a template in place is
+    /// then a plain array access, with no allocation.)
+    private var slots: [PersistenceTemplate?] = []
+    private var freeSlots: [ID] = []
     private var chains: [PersistenceTemplateKey: [ID]] = [:]
     private var timers = TimerHeap()
-    private var nextID: ID = 0
+    public private(set) var count = 0
 
     public init() {}
 
@@ -44,55 +48,68 @@ public struct PersistenceTemplateTable: Sendable {
     /// its timer fires is looked at again 60 s later, with `ct->timeout` set to 60 s.
     public static let controllingRetrySeconds: UInt64 = 60
 
-    public var count: Int { templates.count }
-
-    public subscript(id: ID) -> PersistenceTemplate? { templates[id] }
+    public subscript(id: ID) -> PersistenceTemplate? { id >= 0 && id < slots.count ? slots[id] : nil }
 
     /// Every template, in no particular order.
-    public var all: some Collection<PersistenceTemplate> { templates.values }
+    public var all: [PersistenceTemplate] { slots.compactMap { $0 } }
 
     /// ip_vs_conn.c `ip_vs_ct_in_get`: the template hashed last under `key`.
     public func lookup(_ key: PersistenceTemplateKey) -> ID? { chains[key]?.first }
 
     /// A new template (`ip_vs_conn_new` with `IP_VS_CONN_F_TEMPLATE`, `ct->timeout = svc->timeout`), hashed at the
-    /// head of its key's chain. Its timer starts when the caller puts it back (`refresh`).
+    /// head of its key's chain, its timer running from `now`.
     mutating func create(_ key: PersistenceTemplateKey, destination: DestinationKey, timeoutSeconds: UInt64,
                          now: Timestamp) -> ID {
-        let id = nextID
-        nextID += 1
-        templates[id] = PersistenceTemplate(
-            key: key, destination: destination, expires: Self.later(now, seconds: timeoutSeconds),
-            timeoutSeconds: timeoutSeconds, controlledConnections: 0, isInvalidated: false)
+        insert(key, destination: destination, expires: Self.later(now, seconds: timeoutSeconds),
+               timeoutSeconds: timeoutSeconds)
+    }
+
+    /// Adds a template as it exists elsewhere (e.g. read from the kernel): hashed at the head of its key's chain,
+    /// expiring at `expires`. Counting it in its destination is the caller's business.
+    public mutating func insert(_ key: PersistenceTemplateKey, destination: DestinationKey, expires: Timestamp,
+                                timeoutSeconds: UInt64, controlledConnections: Int = 0) -> ID {
+        let t = PersistenceTemplate(
+            key: key, destination: destination, expires: expires, timeoutSeconds: timeoutSeconds,
+            controlledConnections: controlledConnections, isInvalidated: false)
+        let id: ID
+        if let reused = freeSlots.popLast() {
+            id = reused
+            slots[id] = t
+        } else {
+            id = slots.count
+            slots.append(t)
+        }
+        count += 1
         chains[key, default: []].insert(id, at: 0)
-        timers.push(Self.later(now, seconds: timeoutSeconds), id)
+        timers.push(expires, id)
         return id
     }
 
     /// ip_vs_conn.c `ip_vs_conn_put` on a template: its timer restarts with its own timeout.
     mutating func refresh(_ id: ID, now: Timestamp) {
-        guard let t = templates[id] else { return }
+        guard let t = slots[id] else { return }
         let expires = Self.later(now, seconds: t.timeoutSeconds)
         // The new expiry is never earlier than the queued one (see `popExpired`), so the queue entry stays.
-        if expires > t.expires { templates[id]!.expires = expires }
+        if expires > t.expires { slots[id]!.expires = expires }
     }
 
     /// The invalidation in ip_vs_conn.c `ip_vs_check_template`: unless its virtual port already is 0xffff, the
     /// template is rehashed under the 0xffff key (at the head of that chain). Its timer is not restarted.
     mutating func invalidate(_ id: ID) {
-        guard let t = templates[id] else { return }
-        templates[id]!.isInvalidated = true
+        guard let t = slots[id] else { return }
+        slots[id]!.isInvalidated = true
         guard t.key.virtualPort != PersistenceTemplateKey.invalidatedPort else { return }
         unhash(id, from: t.key)
         let k = t.key.invalidated
-        templates[id]!.key = k
+        slots[id]!.key = k
         chains[k, default: []].insert(id, at: 0)
     }
 
     /// `ip_vs_control_add`.
-    mutating func controlAdded(_ id: ID) { templates[id]?.controlledConnections += 1 }
+    mutating func controlAdded(_ id: ID) { slots[id]!.controlledConnections += 1 }
 
     /// `ip_vs_control_del`.
-    mutating func controlRemoved(_ id: ID) { templates[id]?.controlledConnections -= 1 }
+    mutating func controlRemoved(_ id: ID) { slots[id]!.controlledConnections -= 1 }
 
     /// Runs the template timers due at or before `now` (ip_vs_conn.c `ip_vs_conn_expire`) until one lets its template
     /// go, and returns that template, now removed; `nil` when no more are due. A template that still controls
@@ -100,7 +117,7 @@ public struct PersistenceTemplateTable: Sendable {
     mutating func popExpired(until now: Timestamp) -> PersistenceTemplate? {
         while let (time, id) = timers.min, time <= now {
             timers.removeMin()
-            guard let t = templates[id] else { continue }
+            guard let t = slots[id] else { continue }
             if t.expires > time {
                 // Restarted since it was queued.
                 timers.push(t.expires, id)
@@ -111,30 +128,18 @@ public struct PersistenceTemplateTable: Sendable {
                 let step = Self.controllingRetrySeconds * 1_000_000_000
                 let missed = (now.nanoseconds - t.expires.nanoseconds) / step + 1
                 let expires = Timestamp(nanoseconds: t.expires.nanoseconds &+ missed &* step)
-                templates[id]!.expires = expires
-                templates[id]!.timeoutSeconds = Self.controllingRetrySeconds
+                slots[id]!.expires = expires
+                slots[id]!.timeoutSeconds = Self.controllingRetrySeconds
                 timers.push(expires, id)
                 continue
             }
-            templates[id] = nil
+            slots[id] = nil
+            freeSlots.append(id)
+            count -= 1
             unhash(id, from: t.key)
             return t
         }
         return nil
-    }
-
-    /// Adds a template as it exists elsewhere (e.g. read from the kernel): hashed at the head of its key's chain,
-    /// expiring at `expires`. Counting it in its destination is the caller's business.
-    public mutating func insert(_ key: PersistenceTemplateKey, destination: DestinationKey, expires: Timestamp,
-                                timeoutSeconds: UInt64, controlledConnections: Int = 0) -> ID {
-        let id = nextID
-        nextID += 1
-        templates[id] = PersistenceTemplate(
-            key: key, destination: destination, expires: expires, timeoutSeconds: timeoutSeconds,
-            controlledConnections: controlledConnections, isInvalidated: false)
-        chains[key, default: []].insert(id, at: 0)
-        timers.push(expires, id)
-        return id
     }
 
     private mutating func unhash(_ id: ID, from key: PersistenceTemplateKey) {

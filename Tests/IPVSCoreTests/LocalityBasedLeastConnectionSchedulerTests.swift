@@ -136,7 +136,8 @@ struct LocalityBasedLeastConnectionSchedulerTests {
     // MARK: - Expiry (ip_vs_lblc_check_expire)
 
     static let list = DestinationList(kernelOrder: [
-        DestinationState(server("10.0.1.3")), DestinationState(server("10.0.1.2")), DestinationState(server("10.0.1.1")),
+        DestinationState(server("10.0.1.3")), DestinationState(server("10.0.1.2")),
+        DestinationState(server("10.0.1.1")),
     ])
     /// The same list with the head busy, so a fresh pick is .2 where a cache hit returns .3.
     static let busyHead = DestinationList(kernelOrder: [
@@ -204,7 +205,7 @@ struct LocalityBasedLeastConnectionSchedulerTests {
 
     static func bucket(_ a: IPAddress) -> Int { Int((a.folded &* 0x61C8_8647) >> 22) }
 
-    @Test("Over 16384 counted entries, the timer drops entries idle 6 min from the bucket after the rover, and skips the full check")
+    @Test("Over 16384 counted entries, the timer drops entries idle 6 min from the bucket after the rover")
     func sizeDrivenCheck() {
         var a = LocalityBasedLeastConnectionScheduler(
             destinations: Self.list, flags: [], settings: LocalityCacheSettings(expirationSeconds: 60))

@@ -133,7 +133,9 @@ struct PersistenceTests {
     @Test("IPv6 prefix: clients in one /64 share a template, another /64 does not; /128 separates every client")
     func ipv6Prefix() throws {
         let vip6 = "2001:db8::100"
-        let servers = [RealServer(IPAddress("2001:db8:f::1")!, port: 80), RealServer(IPAddress("2001:db8:f::2")!, port: 80)]
+        let servers = [
+            RealServer(IPAddress("2001:db8:f::1")!, port: 80), RealServer(IPAddress("2001:db8:f::2")!, port: 80),
+        ]
         let svc = VirtualService(.address(.tcp, IPAddress(vip6)!, port: 80), scheduler: .rr, flags: .persistent,
                                  persistenceTimeout: 300, netmask: 64)
         var vs = try VirtualServer(svc, servers: servers)  // [::2, ::1]

@@ -118,7 +118,8 @@ struct PredictionTests {
         #expect(vs.destinations[0].overloaded)
     }
 
-    @Test("For every scheduler, predict is the pick of a fresh service over the same list", arguments: SchedulerKind.allCases)
+    @Test("For every scheduler, predict is the pick of a fresh service over the same list",
+          arguments: SchedulerKind.allCases)
     func predictMatchesFreshScheduler(kind: SchedulerKind) throws {
         var rng = LocalityTestRandom(seed: 0x9e3d ^ UInt64(kind.rawValue.utf8.count))
         for _ in 0..<200 {

@@ -24,8 +24,9 @@
 /// Not modelled: the kernel's template table is shared by all services of a network namespace, so an FTP service
 /// and a port-zero service on the same address and protocol share templates (here each `VirtualServer` has its own);
 /// persistence engines (`--pe sip`) match templates on SIP Call-IDs, which needs the payload; replies from a local
-/// real server (`skb->dev` loopback), connection reuse of TCP TIME_WAIT entries (`conn_reuse_mode`), `expire_nodest_conn`
-/// and the dropping of non-assured templates when a controlled connection is deleted early are left to the caller.
+/// real server (`skb->dev` loopback), connection reuse of TCP TIME_WAIT entries (`conn_reuse_mode`),
+/// `expire_nodest_conn` and the dropping of non-assured templates when a controlled connection is deleted early are
+/// left to the caller.
 /// The flow is taken to belong to this service (as ip_vs_ctl.c `ip_vs_service_find` matched it).
 public struct VirtualServer: Sendable {
     /// A connection this server made and has not seen end.
@@ -114,8 +115,8 @@ public struct VirtualServer: Sendable {
         } else {
             guard let i = scheduler.schedule(flow, now: now) else { return nil }
             dest = scheduler.destinations[i].key
-            let t = templates.create(key, destination: dest, timeoutSeconds: UInt64(scheduler.service.persistenceTimeout),
-                                     now: now)
+            let timeout = UInt64(scheduler.service.persistenceTimeout)
+            let t = templates.create(key, destination: dest, timeoutSeconds: timeout, now: now)
             scheduler.connectionBound(to: dest, isTemplate: true)
             template = t
         }

@@ -270,7 +270,8 @@ struct LocalityLoadIndex: Sendable {
 
     enum Policy: TournamentPolicy {
         static func key(of d: DestinationState) -> Key {
-            Key(overhead: LocalityLoadIndex.overhead(d), weight: Int64(d.weight), eligible: !d.overloaded && d.weight > 0)
+            Key(overhead: LocalityLoadIndex.overhead(d), weight: Int64(d.weight),
+                eligible: !d.overloaded && d.weight > 0)
         }
         static func isEligible(_ k: Key) -> Bool { k.eligible }
         static func rightWins(_ l: Key, _ r: Key) -> Bool { l.overhead * r.weight > r.overhead * l.weight }

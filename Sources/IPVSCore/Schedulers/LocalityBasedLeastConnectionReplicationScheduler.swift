@@ -4,8 +4,8 @@
 /// least-connection member of the set; when there is none, or it is `is_overloaded`, the weighted least-connection
 /// server of the whole service is picked and added to the set (`ip_vs_lblcr_schedule`):
 ///
-/// - the set (`struct ip_vs_dest_set`): members in list order, a new one added at the head (`list_add_rcu` in
-///   `ip_vs_dest_set_insert`), and `lastmod`, set whenever a member is added or erased. Members hold a reference to
+/// - the set (`struct ip_vs_dest_set`): its members, each new one added at the head of the set (`list_add_rcu` in
+///   `ip_vs_dest_set_insert`; the order decides ties), and `lastmod`, set whenever a member is added or erased. Members hold a reference to
 ///   the server, so a deleted server stays a member (and counts in `ip_vs_dest_set_max`) and is usable again when
 ///   re-added;
 /// - `ip_vs_dest_set_min`: the first member not flagged overloaded with weight > 0 that is in the list

@@ -21,6 +21,10 @@
 /// 60 s timer up to a few seconds late, and the lateness accumulates); times are not rounded to jiffies; a timer
 /// due at the same instant as a packet fires first. Entry creation cannot fail (the kernel skips caching when
 /// `kmalloc` fails).
+///
+/// Driven by `ServiceScheduler`, which reports every change through the hooks. Driven directly, every change to the
+/// list's weights, counters and flags must be reported the same way (debug builds check each pick against the
+/// kernel's literal scan).
 public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
     /// `en->dest`: the cached server, and where it stood in the list when last seen (a hint that saves a lookup).
     struct CachedDestination: Sendable {

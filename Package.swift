@@ -26,9 +26,14 @@ let package = Package(
         ),
         // Tests that need kernel IPVS. They skip visibly on a host without it and run inside the
         // kernel VM (tools/vm/run), where a skip is a failure. See README "Kernel tests".
+        // Linux calls Swift cannot reach through Glibc (GNU extensions, macros).
+        .target(
+            name: "CIPVSLinux",
+            path: "CShims/CIPVSLinux"
+        ),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["IPVSCore"],
+            dependencies: ["IPVSCore", "CIPVSLinux"],
             path: "Tests/KernelTests",
             swiftSettings: strictSettings
         ),

@@ -207,7 +207,8 @@ struct MaglevTableTests {
             }
             #expect(own == before.slotCounts[removed], "every slot of the removed backend must move")
             #expect(Double(own + collateral) / Double(size) == d)
-            #expect(d * Double(count) < boundTimesN, "removing 1 of \(count) moved \(d * Double(count))/N of \(size) slots")
+            #expect(d * Double(count) < boundTimesN,
+                    "removing 1 of \(count) moved \(d * Double(count))/N of \(size) slots")
             if size / count >= 600 {
                 #expect(collateral < own, "at M/N ≥ 600 fewer other slots move than the removed backend's own")
             }

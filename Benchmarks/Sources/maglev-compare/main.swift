@@ -53,11 +53,15 @@ func usage() -> Never {
 
 /// Keys of `count` backends: a SplitMix64 sequence, as the tests use.
 func backends(_ count: Int, weights: (Int) -> UInt32 = { _ in 1 }) -> [MaglevTable.Backend] {
-    (0..<count).map { MaglevTable.Backend(key: MaglevHash.mix(1 &+ UInt64($0) &* MaglevHash.gamma), weight: weights($0)) }
+    (0..<count).map {
+        MaglevTable.Backend(key: MaglevHash.mix(1 &+ UInt64($0) &* MaglevHash.gamma), weight: weights($0))
+    }
 }
 
 func buildC(_ size: Int, _ backends: [CMaglevReference_Backend]) -> UnsafeMutablePointer<Int32> {
-    let table = backends.withUnsafeBufferPointer { CMaglevReference_build(UInt32(size), $0.baseAddress, UInt32($0.count)) }
+    let table = backends.withUnsafeBufferPointer {
+        CMaglevReference_build(UInt32(size), $0.baseAddress, UInt32($0.count))
+    }
     guard let table else {
         print("{\"error\":\"the C reference refused M=\(size) N=\(backends.count)\"}")
         exit(1)
@@ -76,7 +80,8 @@ func checkIdentical(size: Int, backends b: [MaglevTable.Backend], label: String)
     let c = buildC(size, cBackends(b))
     defer { CMaglevReference_free(c) }
     for s in 0..<size where swift.backend(atSlot: s) != Int(c[s]) {
-        print("{\"identical\":false,\"case\":\"\(label)\",\"slot\":\(s),\"swift\":\(swift.backend(atSlot: s)),\"c\":\(c[s])}")
+        print("{\"identical\":false,\"case\":\"\(label)\",\"slot\":\(s),"
+                + "\"swift\":\(swift.backend(atSlot: s)),\"c\":\(c[s])}")
         return false
     }
     // The C mix is the Swift mix.
@@ -116,7 +121,8 @@ let identityCases: [(Int, [MaglevTable.Backend], String)] = [
     (4093, backends(100), "M=4093 N=100"),
     (4093, backends(1000), "M=4093 N=1000"),
     (65537, backends(100) { UInt32($0 % 4) + ($0 % 10 == 9 ? 0 : 1) }, "M=65537 N=100 weights 0-4"),
-    (4093, backends(1000) { UInt32(truncatingIfNeeded: MaglevHash.mix(UInt64($0)) % 65535) + 1 }, "M=4093 scaled turns"),
+    (4093, backends(1000) { UInt32(truncatingIfNeeded: MaglevHash.mix(UInt64($0)) % 65535) + 1 },
+     "M=4093 scaled turns"),
     (4093, backends(2) { $0 == 0 ? 1001 : 3000 }, "M=4093 weights 1001,3000"),
     (2, backends(2), "M=2 N=2"),
     (13, backends(13), "M=13 N=13"),

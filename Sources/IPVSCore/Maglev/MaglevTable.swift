@@ -192,7 +192,9 @@ extension MaglevTable {
     }
 
     /// Offsets, skips and turns of the weighted backends, in the order given.
-    static func prepareCursors(_ cursors: UnsafeMutablePointer<PermutationCursor>, backends: [Backend], size m: UInt32) {
+    static func prepareCursors(
+        _ cursors: UnsafeMutablePointer<PermutationCursor>, backends: [Backend], size m: UInt32
+    ) {
         var divisor: UInt32 = 0
         var totalWeight: UInt64 = 0
         for b in backends where b.weight > 0 {

@@ -21,7 +21,8 @@ public enum MaglevTableError: Error, Hashable, Sendable, CustomStringConvertible
         case .noWeightedBackend:
             return "a Maglev table needs at least one backend with a positive weight"
         case .tooManyBackends(let n, let m):
-            return "\(n) weighted backends do not fit a Maglev table of \(m) slots (the size must be at least the count)"
+            return "\(n) weighted backends do not fit a Maglev table of \(m) slots "
+                + "(the size must be at least the count)"
         case .duplicateKey(let k):
             return "two backends share the key 0x\(String(k, radix: 16))"
         }

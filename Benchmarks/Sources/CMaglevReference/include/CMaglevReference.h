@@ -23,8 +23,9 @@ typedef struct {
 uint64_t CMaglevReference_mix(uint64_t x);
 
 /// Builds a table of `size` slots over `count` backends: a malloc'ed array of `size` backend indices, to be freed
-/// with CMaglevReference_free. NULL when `size` is not a prime in 2…INT32_MAX, no backend has a positive weight, more backends have
-/// one than there are slots, two backends share a key, or memory runs out (MaglevTable throws in the same cases).
+/// with CMaglevReference_free. NULL when `size` is not a prime in 2…INT32_MAX, no backend has a positive weight,
+/// more backends have one than there are slots, two backends share a key, or memory runs out (MaglevTable throws
+/// in the same cases).
 int32_t *CMaglevReference_build(uint32_t size, const CMaglevReference_Backend *backends, uint32_t count);
 
 /// Frees a table from CMaglevReference_build (so that Swift callers need not import Glibc for free()).

@@ -37,10 +37,11 @@ vm_apt_update() {
 
 # vm_ensure_packages [PACKAGE...]: install what is missing (default: VM_PACKAGES). Silent when all are there.
 vm_ensure_packages() {
-    local wanted=("$@") missing=() p
+    local wanted=("$@") missing=() installed p
     [ ${#wanted[@]} -gt 0 ] || wanted=("${VM_PACKAGES[@]}")
+    installed=$'\n'$(dpkg-query -W -f='${Package} ${Status}\n' "${wanted[@]}" 2>/dev/null)$'\n'
     for p in "${wanted[@]}"; do
-        [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
+        [[ $installed == *$'\n'"$p install ok installed"$'\n'* ]] || missing+=("$p")
     done
     [ ${#missing[@]} -gt 0 ] || return 0
     [ "$(id -u)" = 0 ] || vm_die "missing packages: ${missing[*]} (run: sudo apt-get install ${missing[*]})"
@@ -52,11 +53,21 @@ vm_ensure_packages() {
     fi
 }
 
-# The kernel package behind Debian's linux-image-amd64 metapackage, e.g. linux-image-6.1.0-56-amd64. It changes
-# when Debian updates the kernel; the version part is the kernel release (uname -r in the guest).
+# vm_kernel_package CACHE: the kernel package behind Debian's linux-image-amd64 metapackage, e.g.
+# linux-image-6.1.0-56-amd64. It changes when Debian updates the kernel; the version part is the kernel release
+# (uname -r in the guest). apt-cache takes a couple of seconds, so the answer is kept until the package lists change.
 vm_kernel_package() {
+    local remembered=$1/kernel-package lists pkg
+    lists=$(stat -c '%n %Y %s' /var/lib/apt/lists/*Packages* 2>/dev/null | sha256sum | cut -c1-16)
+    if [ -s "$remembered" ] && [ "$(sed -n 1p "$remembered")" = "$lists" ]; then
+        sed -n 2p "$remembered"
+        return 0
+    fi
     # awk reads to the end: quitting early could kill apt-cache with SIGPIPE, which pipefail would report.
-    apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ && !found { print $2; found = 1 }'
+    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+        awk '/Depends: linux-image-[0-9]/ && !found { print $2; found = 1 }')
+    [ -z "$pkg" ] || printf '%s\n%s\n' "$lists" "$pkg" >"$remembered"
+    echo "$pkg"
 }
 
 # vm_ensure_kernel: sets VM_KVER and VM_KROOT (the unpacked package: boot/vmlinuz-*, lib/modules/* with modules.dep).
@@ -67,8 +78,8 @@ vm_ensure_kernel() {
     if [ -n "${SWIFT_IPVS_VM_KERNEL:-}" ]; then
         pkg=linux-image-$SWIFT_IPVS_VM_KERNEL
     else
-        pkg=$(vm_kernel_package)
-        if [ -z "$pkg" ]; then vm_apt_update; pkg=$(vm_kernel_package); fi
+        pkg=$(vm_kernel_package "$cache")
+        if [ -z "$pkg" ]; then vm_apt_update; pkg=$(vm_kernel_package "$cache"); fi
     fi
     if [ -z "$pkg" ]; then
         # No package lists and no network: fall back to the newest kernel already in the cache.

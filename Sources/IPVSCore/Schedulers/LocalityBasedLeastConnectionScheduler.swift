@@ -32,9 +32,50 @@ public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
         var indexHint: Int
     }
 
+    /// `struct ip_vs_lblc_table` and the load index, behind one reference (see `LocalityStateBox`).
+    struct State: Sendable {
+        var table: LocalityTable<CachedDestination>
+        var load: LocalityLoadIndex
+
+        mutating func schedule(_ flow: Flow, in destinations: DestinationList, now: Timestamp,
+                               expiration: UInt64) -> Int? {
+            table.runTimers(until: now, expirationNanoseconds: expiration)
+            let address = flow.destinationAddress
+            let position = table.position(of: address)
+            if let position {
+                table.touch(position, now: now)
+                if let i = locate(at: position, in: destinations) {
+                    let d = destinations[i]
+                    if d.weight > 0 && !load.isOverloaded(d, in: destinations) { return i }
+                }
+            }
+            guard let picked = load.leastLoaded(in: destinations) else { return nil }
+            let chosen = CachedDestination(key: destinations[picked].key, indexHint: picked)
+            if let position {
+                // `ip_vs_lblc_new`: an entry already naming the server is kept as it is (its `lastuse` was just set).
+                if table[value: position].key != chosen.key { table.replace(at: position, with: chosen, now: now) }
+            } else {
+                table.insert(chosen, for: address, now: now)
+            }
+            return picked
+        }
+
+        /// The index in the list of the server cached at `position`, or nil when it is not in the list (in the
+        /// kernel's trash: not `IP_VS_DEST_F_AVAILABLE`).
+        @inline(__always)
+        private mutating func locate(at position: LocalityTable<CachedDestination>.Position,
+                                     in destinations: DestinationList) -> Int? {
+            let cached = table[value: position]
+            let hint = cached.indexHint
+            if hint < destinations.count && destinations[hint].key == cached.key { return hint }
+            guard let i = destinations.index(of: cached.key) else { return nil }
+            table[value: position].indexHint = i
+            return i
+        }
+    }
+
     public var settings: LocalityCacheSettings
-    private var table: LocalityTable<CachedDestination>
-    private var load: LocalityLoadIndex
+    private var state: LocalityStateBox<State>
 
     public init(destinations: DestinationList, flags: ServiceFlags) {
         self.init(destinations: destinations, flags: flags, settings: LocalityCacheSettings())
@@ -43,71 +84,47 @@ public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
     /// `ip_vs_lblc_init_svc`, with the `lblc_expiration` sysctl and the set-up time given.
     public init(destinations: DestinationList, flags: ServiceFlags, settings: LocalityCacheSettings) {
         self.settings = settings
-        table = LocalityTable(createdAt: settings.createdAt)
-        load = LocalityLoadIndex(destinations)
+        state = LocalityStateBox(State(table: LocalityTable(createdAt: settings.createdAt),
+                                       load: LocalityLoadIndex(destinations)))
     }
 
     public mutating func destinationAdded(at index: Int, in destinations: DestinationList) {
-        load.rebuild(destinations)
+        LocalityStateBox.ensureUnique(&state)
+        state.value.load.rebuild(destinations)
     }
 
     public mutating func destinationRemoved(_ removed: DestinationState, at index: Int,
                                             in destinations: DestinationList) {
-        load.rebuild(destinations)
+        LocalityStateBox.ensureUnique(&state)
+        state.value.load.rebuild(destinations)
     }
 
     public mutating func destinationUpdated(at index: Int, in destinations: DestinationList) {
-        load.update(at: index, destinations)
+        LocalityStateBox.ensureUnique(&state)
+        state.value.load.update(at: index, destinations)
     }
 
     public mutating func countersChanged(at index: Int, in destinations: DestinationList) {
-        load.update(at: index, destinations)
+        LocalityStateBox.ensureUnique(&state)
+        state.value.load.update(at: index, destinations)
     }
 
     /// ip_vs_lblc.c `ip_vs_lblc_schedule`. A cache hit on a usable server does not allocate.
     public mutating func schedule(_ flow: Flow, in destinations: DestinationList, now: Timestamp) -> Int? {
-        table.runTimers(until: now, expirationNanoseconds: settings.expirationNanoseconds)
-        let address = flow.destinationAddress
-        let position = table.position(of: address)
-        if let position {
-            table[position].lastUse = now
-            if let i = Self.locate(&table[position].value, in: destinations) {
-                let d = destinations[i]
-                if d.weight > 0 && !load.isOverloaded(d, in: destinations) { return i }
-            }
-        }
-        guard let picked = load.leastLoaded(in: destinations) else { return nil }
-        let chosen = CachedDestination(key: destinations[picked].key, indexHint: picked)
-        if let position {
-            // `ip_vs_lblc_new`: an entry already naming the server is kept as it is (its `lastuse` was just set).
-            if table[position].value.key != chosen.key { table.replace(at: position, with: chosen, now: now) }
-        } else {
-            table.insert(chosen, for: address, now: now)
-        }
-        return picked
-    }
-
-    /// The cached server's index in the list, or nil when it is not in the list (in the kernel's trash: not
-    /// `IP_VS_DEST_F_AVAILABLE`).
-    @inline(__always)
-    private static func locate(_ cached: inout CachedDestination, in destinations: DestinationList) -> Int? {
-        let hint = cached.indexHint
-        if hint < destinations.count && destinations[hint].key == cached.key { return hint }
-        guard let i = destinations.index(of: cached.key) else { return nil }
-        cached.indexHint = i
-        return i
+        LocalityStateBox.ensureUnique(&state)
+        return state.value.schedule(flow, in: destinations, now: now, expiration: settings.expirationNanoseconds)
     }
 
     // MARK: - Inspection
 
     /// The cached server for `address` and when the entry was last used, if there is an entry.
     public func cachedDestination(for address: IPAddress) -> (destination: DestinationKey, lastUse: Timestamp)? {
-        table.entry(for: address).map { ($0.value.key, $0.lastUse) }
+        state.value.table.entry(for: address).map { ($0.value.key, $0.lastUse) }
     }
 
     /// The number of cache entries.
-    public var cacheCount: Int { table.count }
+    public var cacheCount: Int { state.value.table.count }
 
     /// `tbl->entries` as the kernel counts it (see `LocalityTable.countedEntries`).
-    public var kernelEntryCount: Int { table.countedEntries }
+    public var kernelEntryCount: Int { state.value.table.countedEntries }
 }

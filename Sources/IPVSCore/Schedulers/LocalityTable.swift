@@ -22,6 +22,21 @@ public struct LocalityCacheSettings: Hashable, Sendable {
     }
 }
 
+/// A scheduler's state behind one reference, copied on write. The `Scheduler` enum moves its payload out and back
+/// for every pick; with the state boxed that is one pointer rather than every buffer of the table and the index.
+final class LocalityStateBox<Value: Sendable>: @unchecked Sendable {
+    // Value semantics: the box is only mutated when uniquely referenced (`ensureUnique`), else it is copied first.
+    @exclusivity(unchecked) var value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+extension LocalityStateBox {
+    @inline(__always)
+    static func ensureUnique(_ box: inout LocalityStateBox<Value>) {
+        if !isKnownUniquelyReferenced(&box) { box = LocalityStateBox(box.value) }
+    }
+}
+
 /// The per-service table lblc and lblcr keep (`struct ip_vs_lblc_table`, `struct ip_vs_lblcr_table`): entries keyed
 /// by a packet's destination address, aged by a periodic timer.
 ///
@@ -35,6 +50,7 @@ public struct LocalityCacheSettings: Hashable, Sendable {
 /// timer wheel rounds a 60 s timer up by up to a few seconds, and each firing re-arms from its own late start);
 /// times are nanoseconds rather than jiffies; a timer due at the very instant of a packet fires first.
 struct LocalityTable<Value: Sendable>: Sendable {
+    /// An entry as a whole, for inspection.
     struct Entry: Sendable {
         /// `en->addr`: the packet destination address this entry is for.
         var address: IPAddress
@@ -43,9 +59,9 @@ struct LocalityTable<Value: Sendable>: Sendable {
         var lastUse: Timestamp
     }
 
-    /// A slot of the entry pool: an entry (nil when free) and the next slot of its chain (or of the free list).
-    struct Slot: Sendable {
-        var entry: Entry?
+    /// The chain part of a slot: its address and the next slot of its chain (or of the free list).
+    struct Link: Sendable {
+        var address: IPAddress
         var next: Int32
     }
 
@@ -66,10 +82,15 @@ struct LocalityTable<Value: Sendable>: Sendable {
 
     /// `tbl->bucket`: the first slot of each hash chain (-1 for none). Entries are hashed as the kernel hashes them
     /// (`bucket(of:)`) and added at the head of their chain (`hlist_add_head_rcu`), so the size-driven check walks
-    /// them in the kernel's order. The chains run through `slots`, a pool that grows by doubling and reuses freed
-    /// slots, so adding an entry rarely allocates and a copy of the table is two buffers.
+    /// them in the kernel's order. The chains run through a pool of slots, kept as parallel arrays (the walk reads
+    /// only `links`) that grow by doubling and reuse freed slots, so adding an entry rarely allocates and a copy of
+    /// the table is a few buffers.
     private(set) var heads: [Int32]
-    private var slots: [Slot] = []
+    private var links: [Link] = []
+    /// `en->lastuse` per slot: set at creation and on every lookup hit.
+    private var lastUses: [Timestamp] = []
+    /// The entry's value per slot; nil for a free slot.
+    private var values: [Value?] = []
     private var free: Int32 = -1
     /// The number of entries in the table.
     private(set) var count = 0
@@ -109,34 +130,43 @@ struct LocalityTable<Value: Sendable>: Sendable {
     func position(of address: IPAddress) -> Position? {
         var i = heads[Self.bucket(of: address)]
         while i >= 0 {
-            let slot = Int(i)
-            if slots[slot].entry!.address == address { return slot }
-            i = slots[slot].next
+            let link = links[Int(i)]
+            if link.address == address { return Int(i) }
+            i = link.next
         }
         return nil
     }
 
     func entry(for address: IPAddress) -> Entry? {
-        position(of: address).map { slots[$0].entry! }
+        position(of: address).map { Entry(address: links[$0].address, value: values[$0]!, lastUse: lastUses[$0]) }
     }
 
-    subscript(position: Position) -> Entry {
-        @inline(__always) get { slots[position].entry! }
-        @inline(__always) _modify { yield &slots[position].entry! }
+    /// A lookup hit: `en->lastuse = jiffies`.
+    @inline(__always)
+    mutating func touch(_ position: Position, now: Timestamp) { lastUses[position] = now }
+
+    /// The value of the entry at `position`.
+    subscript(value position: Position) -> Value {
+        @inline(__always) get { values[position]! }
+        @inline(__always) _modify { yield &values[position]! }
     }
 
     /// Adds an entry for an address that has none (`ip_vs_lblc_hash`: at the head of its chain, and counted).
     mutating func insert(_ value: Value, for address: IPAddress, now: Timestamp) {
         let b = Self.bucket(of: address)
-        let entry = Entry(address: address, value: value, lastUse: now)
         let slot: Int32
         if free >= 0 {
             slot = free
-            free = slots[Int(slot)].next
-            slots[Int(slot)] = Slot(entry: entry, next: heads[b])
+            let s = Int(slot)
+            free = links[s].next
+            links[s] = Link(address: address, next: heads[b])
+            lastUses[s] = now
+            values[s] = value
         } else {
-            slot = Int32(slots.count)
-            slots.append(Slot(entry: entry, next: heads[b]))
+            slot = Int32(links.count)
+            links.append(Link(address: address, next: heads[b]))
+            lastUses.append(now)
+            values.append(value)
         }
         heads[b] = slot
         count += 1
@@ -147,22 +177,23 @@ struct LocalityTable<Value: Sendable>: Sendable {
     /// uncounted, the new one is counted. (The new one goes to the head of the same chain; order within a chain
     /// does not matter, as a check always finishes the bucket it is in.)
     mutating func replace(at position: Position, with value: Value, now: Timestamp) {
-        self[position].value = value
-        self[position].lastUse = now
+        values[position] = value
+        lastUses[position] = now
         countedEntries += 1
     }
 
-    /// Unlinks from bucket `b` every entry for which `isStale` holds; returns how many went.
-    private mutating func drop(inBucket b: Int, where isStale: (Entry) -> Bool) -> Int {
+    /// Unlinks from bucket `b` every entry idle since `cutoff` or earlier (`lastuse <= cutoff`); returns how many.
+    private mutating func drop(inBucket b: Int, lastUsedAtOrBefore cutoff: Timestamp) -> Int {
         var gone = 0
         var previous: Int32 = -1
         var i = heads[b]
         while i >= 0 {
             let slot = Int(i)
-            let next = slots[slot].next
-            if isStale(slots[slot].entry!) {
-                if previous < 0 { heads[b] = next } else { slots[Int(previous)].next = next }
-                slots[slot] = Slot(entry: nil, next: free)
+            let next = links[slot].next
+            if lastUses[slot] <= cutoff {
+                if previous < 0 { heads[b] = next } else { links[Int(previous)].next = next }
+                links[slot].next = free
+                values[slot] = nil
                 free = i
                 gone += 1
             } else {
@@ -204,8 +235,11 @@ struct LocalityTable<Value: Sendable>: Sendable {
     /// `now >= lastuse + expiration`. It walks all buckets, so the rover ends where it started.
     private mutating func fullCheck(at now: Timestamp, expiration: UInt64) {
         guard count > 0 else { return }
+        // lastuse + expiration <= now, i.e. lastuse <= now - expiration (nothing when now < expiration).
+        guard now.nanoseconds >= expiration else { return }
+        let cutoff = Timestamp(nanoseconds: now.nanoseconds - expiration)
         for b in 0..<Self.bucketCount where heads[b] >= 0 {
-            _ = drop(inBucket: b) { Self.later($0.lastUse, by: expiration) <= now }
+            _ = drop(inBucket: b, lastUsedAtOrBefore: cutoff)
         }
     }
 
@@ -216,10 +250,12 @@ struct LocalityTable<Value: Sendable>: Sendable {
         if goal > Self.maxSize / 2 { goal = Self.maxSize / 2 }
         var dropped = false
         var j = rover
+        let idle = now.nanoseconds >= Self.entryTimeout
+        let cutoff = Timestamp(nanoseconds: idle ? now.nanoseconds - Self.entryTimeout : 0)
         for _ in 0..<Self.bucketCount {
             j = (j + 1) & (Self.bucketCount - 1)
-            if heads[j] >= 0 {
-                let gone = drop(inBucket: j) { Self.later($0.lastUse, by: Self.entryTimeout) <= now }
+            if idle && heads[j] >= 0 {
+                let gone = drop(inBucket: j, lastUsedAtOrBefore: cutoff)
                 goal -= gone
                 dropped = dropped || gone > 0
             }
@@ -235,8 +271,8 @@ struct LocalityTable<Value: Sendable>: Sendable {
     private func firingAfterIdleEntries(from firing: Timestamp, until now: Timestamp) -> Timestamp {
         let next = Self.later(firing, by: Self.checkInterval)
         var oldest: Timestamp? = nil
-        for slot in slots {
-            if let e = slot.entry, oldest == nil || e.lastUse < oldest! { oldest = e.lastUse }
+        for (slot, lastUse) in lastUses.enumerated() where values[slot] != nil {
+            if oldest == nil || lastUse < oldest! { oldest = lastUse }
         }
         guard let oldest else {
             let steps = (now.nanoseconds - firing.nanoseconds) / Self.checkInterval + 1

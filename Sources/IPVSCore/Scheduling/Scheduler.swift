@@ -147,23 +147,27 @@ public enum Scheduler: Sendable {
         case .mh(let a): return a.pick(flow, in: destinations)
         case .fo(let a): return a.pick(in: destinations)
         case .ovf(let a): return a.pick(in: destinations)
-        // Stateful picks are moved out, mutated, and put back.
-        case .rr(var a):
-            self = .moved
-            defer { self = .rr(a) }
-            return a.schedule(flow, in: destinations, now: now)
-        case .wrr(var a):
-            self = .moved
-            defer { self = .wrr(a) }
-            return a.schedule(flow, in: destinations, now: now)
-        case .lblc(var a):
-            self = .moved
-            defer { self = .lblc(a) }
-            return a.schedule(flow, in: destinations, now: now)
-        case .lblcr(var a):
-            self = .moved
-            defer { self = .lblcr(a) }
-            return a.schedule(flow, in: destinations, now: now)
+        // Stateful picks consume the payload (no copy, no retain), mutate it, and put it back.
+        case .rr:
+            guard case .rr(var a) = consume self else { preconditionFailure() }
+            let picked = a.schedule(flow, in: destinations, now: now)
+            self = .rr(a)
+            return picked
+        case .wrr:
+            guard case .wrr(var a) = consume self else { preconditionFailure() }
+            let picked = a.schedule(flow, in: destinations, now: now)
+            self = .wrr(a)
+            return picked
+        case .lblc:
+            guard case .lblc(var a) = consume self else { preconditionFailure() }
+            let picked = a.schedule(flow, in: destinations, now: now)
+            self = .lblc(a)
+            return picked
+        case .lblcr:
+            guard case .lblcr(var a) = consume self else { preconditionFailure() }
+            let picked = a.schedule(flow, in: destinations, now: now)
+            self = .lblcr(a)
+            return picked
         case .moved: preconditionFailure("scheduler used while moved out")
         }
     }

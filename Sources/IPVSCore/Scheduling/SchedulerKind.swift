@@ -23,7 +23,7 @@ public struct Timestamp: Hashable, Sendable, Comparable {
     @inlinable
     public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
 
-    public static let zero = Timestamp(nanoseconds: 0)
+    @inlinable public static var zero: Timestamp { Timestamp(nanoseconds: 0) }
 
     public static func seconds(_ s: UInt64) -> Timestamp { Timestamp(nanoseconds: s &* 1_000_000_000) }
 

@@ -58,7 +58,9 @@ struct NATForwardingTests {
 
         // Destination NAT: the client's packets leave the director for the real server's address, not the VIP.
         let packets = try capture.stop()
-        let toServer = packets.filter { $0.contains("\(NATTopology.clientAddress).") && $0.contains("> \(realServer).80:") }
+        let toServer = packets.filter {
+            $0.contains("\(NATTopology.clientAddress).") && $0.contains("> \(realServer).80:")
+        }
         #expect(!toServer.isEmpty, "\(packets.joined(separator: "\n"))")
         #expect(!packets.contains { $0.contains("> \(vip).80:") }, "\(packets.joined(separator: "\n"))")
     }

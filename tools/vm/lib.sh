@@ -19,7 +19,8 @@ vm_die() { echo "vm: error: $*" >&2; exit 125; }
 vm_cache_dir() {
     local dir=${SWIFT_IPVS_VM_CACHE:-}
     if [ -z "$dir" ]; then
-        if [ "$(id -u)" = 0 ]; then dir=/var/cache/swift-ipvs-vm; else dir=${XDG_CACHE_HOME:-$HOME/.cache}/swift-ipvs-vm; fi
+        dir=${XDG_CACHE_HOME:-$HOME/.cache}/swift-ipvs-vm
+        [ "$(id -u)" != 0 ] || dir=/var/cache/swift-ipvs-vm
     fi
     mkdir -p "$dir" || vm_die "cannot create the cache directory $dir"
     (cd "$dir" && pwd -P)
@@ -158,7 +159,8 @@ vm_ensure_initramfs() {
     [ -e "$VM_INITRD" ] && return 0
 
     vm_log "building the initramfs for $VM_KVER"
-    [[ $'\n'"$(/bin/busybox --list 2>/dev/null)"$'\n' == *$'\ninsmod\n'* ]] || vm_die "/bin/busybox is not busybox-static"
+    [[ $'\n'"$(/bin/busybox --list 2>/dev/null)"$'\n' == *$'\ninsmod\n'* ]] ||
+        vm_die "/bin/busybox is not busybox-static"
     # Staged inside the cache (and cleared first) so a failed build leaves nothing elsewhere.
     local stage=$cache/initramfs/stage
     rm -rf "$stage"

@@ -63,7 +63,9 @@ enum Command {
 struct SpawnFailure: Error, CustomStringConvertible {
     var arguments: [String]
     var errno: Int32
-    var description: String { "cannot start `\(arguments.joined(separator: " "))`: \(String(cString: strerror(errno)))" }
+    var description: String {
+        "cannot start `\(arguments.joined(separator: " "))`: \(String(cString: strerror(errno)))"
+    }
 }
 
 /// A command running alongside the test (a server, a packet capture), or one being waited for. Stopping it, or
@@ -118,7 +120,7 @@ final class BackgroundProcess: @unchecked Sendable {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
         let argv = self.arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for argument in argv { free(argument) } }
         var pid: pid_t = 0
         let error = posix_spawn(&pid, executable, &fileActions, &attributes, argv, environ)
         guard error == 0 else { throw SpawnFailure(arguments: self.arguments, errno: error) }

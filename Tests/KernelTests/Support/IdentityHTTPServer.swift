@@ -17,6 +17,7 @@ final class IdentityHTTPServer {
         let process = self.process
         try waitUntil("httpd listens on \(address):\(port) in \(namespace.name)") {
             guard process.isRunning else { throw CommandFailure(result: process.stop()) }
+            guard namespace.contains(process: process.processIdentifier) else { return false }
             return try NetworkNamespace.isListening(tcpPort: port, process: process.processIdentifier)
         }
     }

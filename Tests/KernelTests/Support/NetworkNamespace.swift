@@ -130,6 +130,16 @@ final class NetworkNamespace: Sendable {
         try peer.ip(batch: ["address add \(peerAddress) dev \(peerInterface)", "link set \(peerInterface) up"])
     }
 
+    /// True when process `pid` is in this namespace. A process started with ``start(_:_:)`` is nsenter until it
+    /// has entered the namespace and exec'd the command: until then its /proc/PID/net is the VM's own.
+    func contains(process pid: Int32) -> Bool {
+        var handle = stat()
+        guard stat(path, &handle) == 0,
+            let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")
+        else { return false }
+        return link == "net:[\(handle.st_ino)]"
+    }
+
     /// True when a TCP socket in this namespace listens on `port` (read from /proc/net/tcp and tcp6).
     func isListening(tcpPort port: Int) throws -> Bool {
         Self.tcpTablesListen(on: port, try read("/proc/net/tcp") + read("/proc/net/tcp6"))

@@ -89,6 +89,24 @@ struct LocalityBasedLeastConnectionReplicationSchedulerTests {
         #expect(lblcr(s).cachedSet(for: v4("10.0.0.1"))?.lastModified == .seconds(1))
     }
 
+    @Test("A hit finds its members where the list moved them: servers added before them shift their indices")
+    func hitAfterListShift() throws {
+        var s = try make()  // [C .3, B .2, A .1]
+        _ = s.next(to("10.0.0.1"), now: .seconds(1))  // [C]
+        s.setCounters(of: s.key("10.0.1.3"), active: 2, inactive: 0)
+        #expect(s.next(to("10.0.0.1"), now: .seconds(2)) == "10.0.1.2")  // [B, C]
+        s.setCounters(of: s.key("10.0.1.3"), active: 0, inactive: 0)
+        s.setCounters(of: s.key("10.0.1.2"), active: 0, inactive: 9)
+        try s.addDestination(server("10.0.1.4"))  // [D, C, B, A]
+        // set_min [B, C]: B 9; C: 9 × 1 > 0 × 1 → C, now at index 1.
+        #expect(s.schedule(to("10.0.0.1"), now: .seconds(3)) == 1)
+        #expect(s.schedule(to("10.0.0.1"), now: .seconds(4)) == 1)
+        try s.removeDestination(s.key("10.0.1.4"))
+        #expect(s.schedule(to("10.0.0.1"), now: .seconds(5)) == 0)
+        #expect(members(s) == ["10.0.1.2", "10.0.1.3"])
+        #expect(lblcr(s).cachedSet(for: v4("10.0.0.1"))?.lastModified == .seconds(2))
+    }
+
     // MARK: - The shrink (lblcr_expiration)
 
     static let idle = DestinationList(kernelOrder: [

@@ -298,6 +298,59 @@ struct LocalityBasedLeastConnectionSchedulerTests {
         #expect(later.cacheCount == 16384 - all.filter { Self.bucket($0) == 1 && $0 != all[0] }.count + 1)
     }
 
+    // MARK: - The table's storage and the hit's shortcuts
+
+    @Test("A hit finds its server where the list moved it: servers added before it shift its index")
+    func hitAfterListShift() throws {
+        var s = try make()
+        #expect(s.next(to("10.0.0.1")) == "10.0.1.3")  // cached at index 0
+        try s.addDestination(server("10.0.1.4"))
+        try s.addDestination(server("10.0.1.5"))  // [.5, .4, .3, .2, .1]: .3 is at index 2 now
+        #expect(s.schedule(to("10.0.0.1")) == 2)
+        #expect(s.schedule(to("10.0.0.1")) == 2)
+        try s.removeDestination(s.key("10.0.1.5"))
+        #expect(s.schedule(to("10.0.0.1")) == 1)
+    }
+
+    @Test("An IPv4 address and the IPv6 address that folds to the same value are different entries")
+    func foldedTwinsAreDifferentEntries() throws {
+        var s = try make()
+        #expect(s.next(to("10.0.0.1")) == "10.0.1.3")
+        s.setCounters(of: s.key("10.0.1.3"), active: 0, inactive: 50)
+        let twin = Flow(.tcp, from: v4("192.168.0.1"), port: 1, to: IPAddress("::a00:1")!, port: 80)
+        #expect(LocalityTable<Int>.bucket(of: twin.destinationAddress) == LocalityTable<Int>.bucket(of: v4("10.0.0.1")))
+        #expect(s.next(twin) == "10.0.1.2")  // no entry for the twin: a fresh pick
+        #expect(lblc(s).cacheCount == 2)
+        #expect(lblc(s).cachedDestination(for: v4("10.0.0.1"))?.destination == s.key("10.0.1.3"))
+        #expect(lblc(s).cachedDestination(for: twin.destinationAddress)?.destination == s.key("10.0.1.2"))
+    }
+
+    @Test("The table splits its chains as it grows: every entry stays found; a copy has storage of its own")
+    func tableGrowthAndCopy() {
+        var table = LocalityTable<Int>(createdAt: .zero)
+        let all = Self.addresses(5000) + [IPAddress("2001:db8::1")!, IPAddress("::a80:0")!]
+        for (n, address) in all.enumerated() { table.insert(n, for: address, now: .seconds(UInt64(n))) }
+        #expect(table.count == all.count)
+        var found = 0
+        for (n, address) in all.enumerated() {
+            if let e = table.entry(for: address), e.value == n, e.lastUse == .seconds(UInt64(n)) { found += 1 }
+        }
+        #expect(found == all.count)
+        #expect(table.entry(for: v4("10.0.0.1")) == nil)
+
+        var copy = LocalityTable(copying: table)
+        copy.touch(copy.position(of: all[0])!, now: .seconds(9999))
+        copy[value: copy.position(of: all[1])!] = -1
+        copy.insert(-2, for: v4("10.0.0.1"), now: .zero)
+        #expect(table.entry(for: all[0])?.lastUse == .zero)
+        #expect(table.entry(for: all[1])?.value == 1)
+        #expect(table.entry(for: v4("10.0.0.1")) == nil)
+        #expect(table.count == all.count)
+        #expect(copy.entry(for: all[0])?.lastUse == .seconds(9999))
+        #expect(copy.entry(for: all[1])?.value == -1)
+        #expect(copy.count == all.count + 1)
+    }
+
     // MARK: - Against a literal transcription of the kernel
 
     @Test("Random edits, counters and packets: the same picks as a line-by-line transcription of ip_vs_lblc.c")

@@ -36,20 +36,72 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
         var lastModified: Timestamp
     }
 
-    /// `struct ip_vs_lblcr_table`, the load index and the deleted members' state, behind one reference (see
-    /// `LocalityStateBox`).
-    struct State: Sendable {
-        var table: LocalityTable<DestinationSet>
-        var load: LocalityLoadIndex
+    /// The settings, `struct ip_vs_lblcr_table`, the load index and the deleted members' state, behind one reference
+    /// (see `LocalitySchedulerState`).
+    final class State: LocalitySchedulerState, @unchecked Sendable {
+        // Value semantics: mutated only when uniquely referenced (`ensureUnique`), so exclusivity needs no run-time
+        // check.
+        @exclusivity(unchecked) var settings: LocalityCacheSettings
+        /// `settings.expirationNanoseconds`, kept beside it so that a pick does not recompute it.
+        @exclusivity(unchecked) var expiration: UInt64
+        @exclusivity(unchecked) var table: LocalityTable<DestinationSet>
+        @exclusivity(unchecked) var load: LocalityLoadIndex
         /// Deleted servers as they were when deleted (the kernel's trash keeps the same `struct ip_vs_dest`), for set
         /// members that are no longer in the list.
-        var trashed: [DestinationKey: DestinationState] = [:]
+        @exclusivity(unchecked) var trashed: [DestinationKey: DestinationState]
 
-        mutating func schedule(_ flow: Flow, in destinations: DestinationList, now: Timestamp,
-                               expiration: UInt64) -> Int? {
+        init(settings: LocalityCacheSettings, table: consuming LocalityTable<DestinationSet>, load: LocalityLoadIndex,
+             trashed: [DestinationKey: DestinationState] = [:]) {
+            self.settings = settings
+            expiration = settings.expirationNanoseconds
+            self.table = table
+            self.load = load
+            self.trashed = trashed
+        }
+
+        func copy() -> State {
+            State(settings: settings, table: LocalityTable(copying: table), load: load, trashed: trashed)
+        }
+
+        /// `ip_vs_lblcr_schedule`. A hit whose least-loaded member is usable, with every member's list index as
+        /// cached and no shrink due, is inline; everything else is `reschedule`.
+        @inline(__always)
+        func schedule(_ flow: Flow, in destinations: DestinationList, now: Timestamp) -> Int? {
             table.runTimers(until: now, expirationNanoseconds: expiration)
-            let address = flow.destinationAddress
-            guard let position = table.position(of: address) else {
+            guard let position = table.position(of: flow.destinationAddress) else {
+                return reschedule(flow.destinationAddress, at: nil, in: destinations, now: now)
+            }
+            table.touch(position, now: now)
+            let count = table[value: position].members.count
+            if count == 1 {
+                // A one-member set (never shrunk): `ip_vs_dest_set_min` is that member if it is usable.
+                let member = table[value: position].members[0]
+                let i = member.indexHint
+                if i < destinations.count {
+                    let d = destinations[i]
+                    if d.key == member.key && !d.overloaded && d.weight > 0 && !load.isOverloaded(d, in: destinations) {
+                        return i
+                    }
+                }
+            } else {
+                let least = Self.setMinByHints(table[value: position].members, in: destinations)
+                if least >= 0,
+                   now <= LocalityTable<DestinationSet>.later(table[value: position].lastModified, by: expiration),
+                   !load.isOverloaded(destinations[least], in: destinations)
+                {
+                    return least
+                }
+            }
+            return reschedule(flow.destinationAddress, at: position, in: destinations, now: now)
+        }
+
+        /// The rest of `ip_vs_lblcr_schedule` (its lookup done, `lastuse` set): a new entry for a new address;
+        /// otherwise the set's least-loaded member, after the shrink when due, when it is usable, else the pick,
+        /// added to the set.
+        @inline(never)
+        func reschedule(_ address: IPAddress, at position: LocalityTable<DestinationSet>.Position?,
+                        in destinations: DestinationList, now: Timestamp) -> Int? {
+            guard let position else {
                 // No entry: pick and create one (`ip_vs_lblcr_new`).
                 guard let picked = load.leastLoaded(in: destinations) else { return nil }
                 let set = DestinationSet(members: [Member(key: destinations[picked].key, indexHint: picked)],
@@ -57,7 +109,6 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
                 table.insert(set, for: address, now: now)
                 return picked
             }
-            table.touch(position, now: now)
             let (least, hintsStale) = Self.setMin(table[value: position].members, in: destinations)
             if hintsStale { Self.refreshHints(&table[value: position].members, in: destinations) }
             if table[value: position].members.count > 1
@@ -95,6 +146,31 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
             for m in members.indices {
                 if let i = destinations.index(of: members[m].key) { members[m].indexHint = i }
             }
+        }
+
+        /// `setMin` for a set whose members all stand in the list where their hints say: the index in
+        /// `destinations` of the weighted least-connection member, -1 for none; or -2 as soon as some member does not
+        /// (it moved, or left the list), for `setMin` to answer. The two stages of `ip_vs_dest_set_min` in one loop:
+        /// until a member qualified, only one with weight > 0 does; after, any later one may replace it.
+        @inline(never)
+        static func setMinByHints(_ members: [Member], in destinations: DestinationList) -> Int {
+            var least = -1
+            var loh: Int64 = 0
+            var leastWeight: Int64 = 0
+            for member in members {
+                let i = member.indexHint
+                guard i < destinations.count else { return -2 }
+                let d = destinations[i]
+                guard d.key == member.key else { return -2 }
+                if d.overloaded { continue }
+                let doh = LocalityLoadIndex.overhead(d)
+                if least < 0 ? d.weight > 0 : loh * Int64(d.weight) > doh * leastWeight {
+                    least = i
+                    loh = doh
+                    leastWeight = Int64(d.weight)
+                }
+            }
+            return least
         }
 
         /// ip_vs_lblcr.c `ip_vs_dest_set_min`: the index in `destinations` of the weighted least-connection member;
@@ -172,8 +248,17 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
         }
     }
 
-    public var settings: LocalityCacheSettings
-    private var state: LocalityStateBox<State>
+    private var state: State
+
+    /// The `lblcr_expiration` sysctl and the set-up time (`createdAt` only matters at set-up).
+    public var settings: LocalityCacheSettings {
+        get { state.settings }
+        set {
+            State.ensureUnique(&state)
+            state.settings = newValue
+            state.expiration = newValue.expirationNanoseconds
+        }
+    }
 
     public init(destinations: DestinationList, flags: ServiceFlags) {
         self.init(destinations: destinations, flags: flags, settings: LocalityCacheSettings())
@@ -181,44 +266,43 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
 
     /// `ip_vs_lblcr_init_svc`, with the `lblcr_expiration` sysctl and the set-up time given.
     public init(destinations: DestinationList, flags: ServiceFlags, settings: LocalityCacheSettings) {
-        self.settings = settings
-        state = LocalityStateBox(State(table: LocalityTable(createdAt: settings.createdAt),
-                                       load: LocalityLoadIndex(destinations)))
+        state = State(settings: settings, table: LocalityTable(createdAt: settings.createdAt),
+                      load: LocalityLoadIndex(destinations))
     }
 
     public mutating func destinationAdded(at index: Int, in destinations: DestinationList) {
-        LocalityStateBox.ensureUnique(&state)
-        state.value.load.rebuild(destinations)
-        state.value.trashed[destinations[index].key] = nil
+        State.ensureUnique(&state)
+        state.load.rebuild(destinations)
+        state.trashed[destinations[index].key] = nil
     }
 
     public mutating func destinationRemoved(_ removed: DestinationState, at index: Int,
                                             in destinations: DestinationList) {
-        LocalityStateBox.ensureUnique(&state)
-        state.value.load.rebuild(destinations)
-        state.value.trashed[removed.key] = removed
+        State.ensureUnique(&state)
+        state.load.rebuild(destinations)
+        state.trashed[removed.key] = removed
     }
 
     public mutating func destinationUpdated(at index: Int, in destinations: DestinationList) {
-        LocalityStateBox.ensureUnique(&state)
-        state.value.load.update(at: index, destinations)
+        State.ensureUnique(&state)
+        state.load.update(at: index, destinations)
     }
 
     public mutating func countersChanged(at index: Int, in destinations: DestinationList) {
-        LocalityStateBox.ensureUnique(&state)
-        state.value.load.update(at: index, destinations)
+        State.ensureUnique(&state)
+        state.load.update(at: index, destinations)
     }
 
     public mutating func trashedCountersChanged(_ trashedState: DestinationState) {
-        guard state.value.trashed[trashedState.key] != nil else { return }
-        LocalityStateBox.ensureUnique(&state)
-        state.value.trashed[trashedState.key] = trashedState
+        guard state.trashed[trashedState.key] != nil else { return }
+        State.ensureUnique(&state)
+        state.trashed[trashedState.key] = trashedState
     }
 
     /// ip_vs_lblcr.c `ip_vs_lblcr_schedule`. A hit whose set has a usable member does not allocate.
     public mutating func schedule(_ flow: Flow, in destinations: DestinationList, now: Timestamp) -> Int? {
-        LocalityStateBox.ensureUnique(&state)
-        return state.value.schedule(flow, in: destinations, now: now, expiration: settings.expirationNanoseconds)
+        State.ensureUnique(&state)
+        return state.schedule(flow, in: destinations, now: now)
     }
 
     // MARK: - Inspection
@@ -227,9 +311,9 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
     public func cachedSet(for address: IPAddress)
         -> (members: [DestinationKey], lastModified: Timestamp, lastUse: Timestamp)?
     {
-        state.value.table.entry(for: address).map { ($0.value.members.map(\.key), $0.value.lastModified, $0.lastUse) }
+        state.table.entry(for: address).map { ($0.value.members.map(\.key), $0.value.lastModified, $0.lastUse) }
     }
 
     /// The number of cache entries.
-    public var cacheCount: Int { state.value.table.count }
+    public var cacheCount: Int { state.table.count }
 }

@@ -32,22 +32,56 @@ public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
         var indexHint: Int
     }
 
-    /// `struct ip_vs_lblc_table` and the load index, behind one reference (see `LocalityStateBox`).
-    struct State: Sendable {
-        var table: LocalityTable<CachedDestination>
-        var load: LocalityLoadIndex
+    /// The settings, `struct ip_vs_lblc_table` and the load index, behind one reference (see
+    /// `LocalitySchedulerState`).
+    final class State: LocalitySchedulerState, @unchecked Sendable {
+        // Value semantics: mutated only when uniquely referenced (`ensureUnique`), so exclusivity needs no run-time
+        // check.
+        @exclusivity(unchecked) var settings: LocalityCacheSettings
+        /// `settings.expirationNanoseconds`, kept beside it so that a pick does not recompute it.
+        @exclusivity(unchecked) var expiration: UInt64
+        @exclusivity(unchecked) var table: LocalityTable<CachedDestination>
+        @exclusivity(unchecked) var load: LocalityLoadIndex
 
-        mutating func schedule(_ flow: Flow, in destinations: DestinationList, now: Timestamp,
-                               expiration: UInt64) -> Int? {
+        init(settings: LocalityCacheSettings, table: consuming LocalityTable<CachedDestination>,
+             load: LocalityLoadIndex) {
+            self.settings = settings
+            expiration = settings.expirationNanoseconds
+            self.table = table
+            self.load = load
+        }
+
+        func copy() -> State {
+            State(settings: settings, table: LocalityTable(copying: table), load: load)
+        }
+
+        /// `ip_vs_lblc_schedule`. The hit on a usable server whose list index is as cached is inline; everything
+        /// else is `reschedule`.
+        @inline(__always)
+        func schedule(_ flow: Flow, in destinations: DestinationList, now: Timestamp) -> Int? {
             table.runTimers(until: now, expirationNanoseconds: expiration)
-            let address = flow.destinationAddress
-            let position = table.position(of: address)
-            if let position {
-                table.touch(position, now: now)
-                if let i = locate(at: position, in: destinations) {
-                    let d = destinations[i]
-                    if d.weight > 0 && !load.isOverloaded(d, in: destinations) { return i }
+            guard let position = table.position(of: flow.destinationAddress) else {
+                return reschedule(flow.destinationAddress, at: nil, in: destinations, now: now)
+            }
+            table.touch(position, now: now)
+            let hint = table[value: position].indexHint
+            if hint < destinations.count {
+                let d = destinations[hint]
+                if d.key == table[value: position].key && d.weight > 0 && !load.isOverloaded(d, in: destinations) {
+                    return hint
                 }
+            }
+            return reschedule(flow.destinationAddress, at: position, in: destinations, now: now)
+        }
+
+        /// The rest of `ip_vs_lblc_schedule` (its lookup done, `lastuse` set): the cached server when it is usable
+        /// (found by key when the hint is stale), otherwise the pick, cached.
+        @inline(never)
+        func reschedule(_ address: IPAddress, at position: LocalityTable<CachedDestination>.Position?,
+                        in destinations: DestinationList, now: Timestamp) -> Int? {
+            if let position, let i = locate(at: position, in: destinations) {
+                let d = destinations[i]
+                if d.weight > 0 && !load.isOverloaded(d, in: destinations) { return i }
             }
             guard let picked = load.leastLoaded(in: destinations) else { return nil }
             let chosen = CachedDestination(key: destinations[picked].key, indexHint: picked)
@@ -62,9 +96,8 @@ public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
 
         /// The index in the list of the server cached at `position`, or nil when it is not in the list (in the
         /// kernel's trash: not `IP_VS_DEST_F_AVAILABLE`).
-        @inline(__always)
-        private mutating func locate(at position: LocalityTable<CachedDestination>.Position,
-                                     in destinations: DestinationList) -> Int? {
+        private func locate(at position: LocalityTable<CachedDestination>.Position,
+                            in destinations: DestinationList) -> Int? {
             let cached = table[value: position]
             let hint = cached.indexHint
             if hint < destinations.count && destinations[hint].key == cached.key { return hint }
@@ -74,8 +107,17 @@ public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
         }
     }
 
-    public var settings: LocalityCacheSettings
-    private var state: LocalityStateBox<State>
+    private var state: State
+
+    /// The `lblc_expiration` sysctl and the set-up time (`createdAt` only matters at set-up).
+    public var settings: LocalityCacheSettings {
+        get { state.settings }
+        set {
+            State.ensureUnique(&state)
+            state.settings = newValue
+            state.expiration = newValue.expirationNanoseconds
+        }
+    }
 
     public init(destinations: DestinationList, flags: ServiceFlags) {
         self.init(destinations: destinations, flags: flags, settings: LocalityCacheSettings())
@@ -83,48 +125,47 @@ public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
 
     /// `ip_vs_lblc_init_svc`, with the `lblc_expiration` sysctl and the set-up time given.
     public init(destinations: DestinationList, flags: ServiceFlags, settings: LocalityCacheSettings) {
-        self.settings = settings
-        state = LocalityStateBox(State(table: LocalityTable(createdAt: settings.createdAt),
-                                       load: LocalityLoadIndex(destinations)))
+        state = State(settings: settings, table: LocalityTable(createdAt: settings.createdAt),
+                      load: LocalityLoadIndex(destinations))
     }
 
     public mutating func destinationAdded(at index: Int, in destinations: DestinationList) {
-        LocalityStateBox.ensureUnique(&state)
-        state.value.load.rebuild(destinations)
+        State.ensureUnique(&state)
+        state.load.rebuild(destinations)
     }
 
     public mutating func destinationRemoved(_ removed: DestinationState, at index: Int,
                                             in destinations: DestinationList) {
-        LocalityStateBox.ensureUnique(&state)
-        state.value.load.rebuild(destinations)
+        State.ensureUnique(&state)
+        state.load.rebuild(destinations)
     }
 
     public mutating func destinationUpdated(at index: Int, in destinations: DestinationList) {
-        LocalityStateBox.ensureUnique(&state)
-        state.value.load.update(at: index, destinations)
+        State.ensureUnique(&state)
+        state.load.update(at: index, destinations)
     }
 
     public mutating func countersChanged(at index: Int, in destinations: DestinationList) {
-        LocalityStateBox.ensureUnique(&state)
-        state.value.load.update(at: index, destinations)
+        State.ensureUnique(&state)
+        state.load.update(at: index, destinations)
     }
 
     /// ip_vs_lblc.c `ip_vs_lblc_schedule`. A cache hit on a usable server does not allocate.
     public mutating func schedule(_ flow: Flow, in destinations: DestinationList, now: Timestamp) -> Int? {
-        LocalityStateBox.ensureUnique(&state)
-        return state.value.schedule(flow, in: destinations, now: now, expiration: settings.expirationNanoseconds)
+        State.ensureUnique(&state)
+        return state.schedule(flow, in: destinations, now: now)
     }
 
     // MARK: - Inspection
 
     /// The cached server for `address` and when the entry was last used, if there is an entry.
     public func cachedDestination(for address: IPAddress) -> (destination: DestinationKey, lastUse: Timestamp)? {
-        state.value.table.entry(for: address).map { ($0.value.key, $0.lastUse) }
+        state.table.entry(for: address).map { ($0.value.key, $0.lastUse) }
     }
 
     /// The number of cache entries.
-    public var cacheCount: Int { state.value.table.count }
+    public var cacheCount: Int { state.table.count }
 
     /// `tbl->entries` as the kernel counts it (see `LocalityTable.countedEntries`).
-    public var kernelEntryCount: Int { state.value.table.countedEntries }
+    public var kernelEntryCount: Int { state.table.countedEntries }
 }

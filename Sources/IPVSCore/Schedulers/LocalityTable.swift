@@ -22,19 +22,24 @@ public struct LocalityCacheSettings: Hashable, Sendable {
     }
 }
 
-/// A scheduler's state behind one reference, copied on write. The `Scheduler` enum moves its payload out and back
-/// for every pick; with the state boxed that is one pointer rather than every buffer of the table and the index.
-final class LocalityStateBox<Value: Sendable>: @unchecked Sendable {
-    // Value semantics: the box is only mutated when uniquely referenced (`ensureUnique`), else it is copied first.
-    @exclusivity(unchecked) var value: Value
-    init(_ value: Value) { self.value = value }
+/// lblc's and lblcr's state: one final class per scheduler, copied on write. The `Scheduler` enum moves its payload
+/// out and back for every pick; with the whole state (settings, table, load index) behind one reference that payload
+/// is one pointer, and a pick checks one reference count before mutating. The class owns the table's raw storage,
+/// so the copy is a deep one (`copy()`), not a shared one.
+protocol LocalitySchedulerState: AnyObject {
+    func copy() -> Self
 }
 
-extension LocalityStateBox {
+extension LocalitySchedulerState {
+    /// Makes `state` the only reference to its object, copying it first when it is shared.
     @inline(__always)
-    static func ensureUnique(_ box: inout LocalityStateBox<Value>) {
-        if !isKnownUniquelyReferenced(&box) { box = LocalityStateBox(box.value) }
+    static func ensureUnique(_ state: inout Self) {
+        if !isKnownUniquelyReferenced(&state) { copy(&state) }
     }
+
+    /// The rare half of `ensureUnique`, out of line so that a pick's code stays small.
+    @inline(never)
+    private static func copy(_ state: inout Self) { state = state.copy() }
 }
 
 /// The per-service table lblc and lblcr keep (`struct ip_vs_lblc_table`, `struct ip_vs_lblcr_table`): entries keyed
@@ -49,7 +54,19 @@ extension LocalityStateBox {
 /// Simplifications (documented in the schedulers): the timer fires exactly every 60 s from `createdAt` (the kernel's
 /// timer wheel rounds a 60 s timer up by up to a few seconds, and each firing re-arms from its own late start);
 /// times are nanoseconds rather than jiffies; a timer due at the very instant of a packet fires first.
-struct LocalityTable<Value: Sendable>: Sendable {
+///
+/// Storage: chain heads and a pool of slots in raw memory the table owns (it is `~Copyable`, frees them in
+/// `deinit`, and is duplicated only by `init(copying:)`), so a lookup hit — walk the chain, set `lastuse` — reads
+/// and writes memory directly, with no copy-on-write check and no bounds check (debug builds assert the bounds).
+///
+/// Chains: the kernel chains each of its 1024 buckets, so at 4096 entries a hit walks four entries on average, each a
+/// dependent load from a table too large for the L1 cache. Here the chains split the kernel's buckets further: an
+/// entry's chain is the top `chainBits` (10 or more) bits of the same 32-bit product whose top 10 bits are its kernel
+/// bucket, so kernel bucket `b` is exactly chains `b << (chainBits - 10)` up to the next bucket's first, and
+/// `chainBits` grows with the table to keep chains about one entry long. What the kernel does bucket by bucket
+/// (the checks drop all idle entries of a bucket before looking at the goal) is done chain by chain over the same
+/// entries; only the order within a bucket differs, and nothing depends on it.
+struct LocalityTable<Value: Sendable>: ~Copyable {
     /// An entry as a whole, for inspection.
     struct Entry: Sendable {
         /// `en->addr`: the packet destination address this entry is for.
@@ -59,10 +76,16 @@ struct LocalityTable<Value: Sendable>: Sendable {
         var lastUse: Timestamp
     }
 
-    /// The chain part of a slot: its address and the next slot of its chain (or of the free list).
-    struct Link: Sendable {
+    /// One slot of the pool: an entry, or a free slot (no value) on the free list.
+    struct Slot {
+        /// `en->addr`.
         var address: IPAddress
+        /// The next slot of the entry's chain, or of the free list; -1 for none.
         var next: Int32
+        /// `en->lastuse`: set at creation and on every lookup hit.
+        var lastUse: Timestamp
+        /// nil for a free slot.
+        var value: Value?
     }
 
     /// Where an entry is: its slot in the pool.
@@ -79,18 +102,22 @@ struct LocalityTable<Value: Sendable>: Sendable {
     static var entryTimeout: UInt64 { 6 * 60 * 1_000_000_000 }
     /// `COUNT_FOR_FULL_EXPIRATION`.
     static var fullCheckPeriod: Int { 30 }
+    /// Slots allocated by a new table.
+    private static var initialCapacity: Int { 16 }
 
-    /// `tbl->bucket`: the first slot of each hash chain (-1 for none). Entries are hashed as the kernel hashes them
-    /// (`bucket(of:)`) and added at the head of their chain (`hlist_add_head_rcu`), so the size-driven check walks
-    /// them in the kernel's order. The chains run through a pool of slots, kept as parallel arrays (the walk reads
-    /// only `links`) that grow by doubling and reuse freed slots, so adding an entry rarely allocates and a copy of
-    /// the table is a few buffers.
-    private(set) var heads: [Int32]
-    private var links: [Link] = []
-    /// `en->lastuse` per slot: set at creation and on every lookup hit.
-    private var lastUses: [Timestamp] = []
-    /// The entry's value per slot; nil for a free slot.
-    private var values: [Value?] = []
+    /// The first slot of each chain (-1 for none), `1 << chainBits` of them: `tbl->bucket`, each bucket split in
+    /// `1 << (chainBits - bucketBits)` chains (see above).
+    private var heads: UnsafeMutablePointer<Int32>
+    /// log2 of the number of chains: `bucketBits` or more.
+    private var chainBits: Int { 32 - Int(chainShift) }
+    /// `32 - chainBits`: a hash shifted right by this is its chain.
+    private var chainShift = UInt32(32 - Self.bucketBits)
+    /// The pool the chains run through: `capacity` slots, of which the first `used` are initialized (entries or
+    /// free slots). It grows by doubling and freed slots are reused, so adding an entry rarely allocates.
+    private var slots: UnsafeMutablePointer<Slot>
+    private var capacity: Int
+    private var used = 0
+    /// The first slot of the free list (-1 for none).
     private var free: Int32 = -1
     /// The number of entries in the table.
     private(set) var count = 0
@@ -106,15 +133,58 @@ struct LocalityTable<Value: Sendable>: Sendable {
     private(set) var nextCheck: Timestamp
 
     init(createdAt: Timestamp) {
-        heads = [Int32](repeating: -1, count: Self.bucketCount)
+        heads = .allocate(capacity: Self.bucketCount)
+        heads.initialize(repeating: -1, count: Self.bucketCount)
+        capacity = Self.initialCapacity
+        slots = .allocate(capacity: capacity)
         nextCheck = Self.later(createdAt, by: Self.checkInterval)
+    }
+
+    /// A copy of `other` with storage of its own.
+    init(copying other: borrowing LocalityTable) {
+        chainShift = other.chainShift
+        let chains = 1 << other.chainBits
+        heads = .allocate(capacity: chains)
+        heads.initialize(from: other.heads, count: chains)
+        capacity = other.capacity
+        slots = .allocate(capacity: capacity)
+        slots.initialize(from: other.slots, count: other.used)
+        used = other.used
+        free = other.free
+        count = other.count
+        countedEntries = other.countedEntries
+        rover = other.rover
+        counter = other.counter
+        nextCheck = other.nextCheck
+    }
+
+    deinit {
+        slots.deinitialize(count: used)
+        slots.deallocate()
+        heads.deallocate()
     }
 
     /// The bucket the kernel hashes `address` into: `hash_32(ntohl(addr_fold), IP_VS_LBLC_TAB_BITS)`, the
     /// multiplicative hash by `GOLDEN_RATIO_32` keeping the top bits.
     @inline(__always)
     static func bucket(of address: IPAddress) -> Int {
-        Int((address.folded &* 0x61C8_8647) >> UInt32(32 - bucketBits))
+        Int(hash(of: address) >> UInt32(32 - bucketBits))
+    }
+
+    /// The product `hash_32` takes its top bits from.
+    @inline(__always)
+    static func hash(of address: IPAddress) -> UInt32 { address.folded &* 0x61C8_8647 }
+
+    /// The chain `address` is on: the top `chainBits` bits of its hash.
+    @inline(__always)
+    private func chain(of address: IPAddress) -> Int {
+        Int(truncatingIfNeeded: Self.hash(of: address) &>> chainShift)
+    }
+
+    /// The chains of kernel bucket `b`.
+    private func chains(ofBucket b: Int) -> Range<Int> {
+        let shift = chainBits - Self.bucketBits
+        return (b << shift)..<((b + 1) << shift)
     }
 
     @inline(__always)
@@ -123,83 +193,127 @@ struct LocalityTable<Value: Sendable>: Sendable {
         return Timestamp(nanoseconds: o ? .max : v)
     }
 
-    // MARK: - Lookup and update (no allocation on a hit)
+    // MARK: - Lookup and update (no allocation, no copy-on-write check on a hit)
 
     /// `ip_vs_lblc_get`: walks the address's chain.
     @inline(__always)
     func position(of address: IPAddress) -> Position? {
-        var i = heads[Self.bucket(of: address)]
+        var i = heads[chain(of: address)]
         while i >= 0 {
-            let link = links[Int(i)]
-            if link.address == address { return Int(i) }
-            i = link.next
+            let slot = Int(i)
+            assert(slot < used, "chain runs outside the pool")
+            if slots[slot].address == address { return slot }
+            i = slots[slot].next
         }
         return nil
     }
 
     func entry(for address: IPAddress) -> Entry? {
-        position(of: address).map { Entry(address: links[$0].address, value: values[$0]!, lastUse: lastUses[$0]) }
+        guard let p = position(of: address) else { return nil }
+        return Entry(address: slots[p].address, value: slots[p].value!, lastUse: slots[p].lastUse)
     }
 
     /// A lookup hit: `en->lastuse = jiffies`.
     @inline(__always)
-    mutating func touch(_ position: Position, now: Timestamp) { lastUses[position] = now }
+    mutating func touch(_ position: Position, now: Timestamp) {
+        assert(position < used && slots[position].value != nil, "not an entry")
+        slots[position].lastUse = now
+    }
 
     /// The value of the entry at `position`.
     subscript(value position: Position) -> Value {
-        @inline(__always) get { values[position]! }
-        @inline(__always) _modify { yield &values[position]! }
+        @inline(__always) _read {
+            assert(position < used && slots[position].value != nil, "not an entry")
+            yield slots[position].value.unsafelyUnwrapped
+        }
+        @inline(__always) _modify {
+            assert(position < used && slots[position].value != nil, "not an entry")
+            yield &slots[position].value!
+        }
     }
 
     /// Adds an entry for an address that has none (`ip_vs_lblc_hash`: at the head of its chain, and counted).
     mutating func insert(_ value: Value, for address: IPAddress, now: Timestamp) {
-        let b = Self.bucket(of: address)
+        if count >= 1 << chainBits { splitChains() }
+        let b = chain(of: address)
         let slot: Int32
         if free >= 0 {
             slot = free
-            let s = Int(slot)
-            free = links[s].next
-            links[s] = Link(address: address, next: heads[b])
-            lastUses[s] = now
-            values[s] = value
+            free = slots[Int(slot)].next
+            slots[Int(slot)] = Slot(address: address, next: heads[b], lastUse: now, value: value)
         } else {
-            slot = Int32(links.count)
-            links.append(Link(address: address, next: heads[b]))
-            lastUses.append(now)
-            values.append(value)
+            if used == capacity { grow() }
+            slot = Int32(used)
+            (slots + used).initialize(to: Slot(address: address, next: heads[b], lastUse: now, value: value))
+            used += 1
         }
         heads[b] = slot
         count += 1
         countedEntries += 1
     }
 
+    /// Doubles the number of chains, each splitting in two by the next bit of its entries' hashes: at most one entry
+    /// per chain on average.
+    private mutating func splitChains() {
+        let bits = chainBits + 1
+        assert(bits < 32)
+        let split = UnsafeMutablePointer<Int32>.allocate(capacity: 1 << bits)
+        split.initialize(repeating: -1, count: 1 << bits)
+        for c in 0..<(1 << chainBits) {
+            var i = heads[c]
+            while i >= 0 {
+                let slot = Int(i)
+                let next = slots[slot].next
+                let d = Int(truncatingIfNeeded: Self.hash(of: slots[slot].address) >> UInt32(32 - bits))
+                slots[slot].next = split[d]
+                split[d] = i
+                i = next
+            }
+        }
+        heads.deallocate()
+        heads = split
+        chainShift -= 1
+    }
+
+    private mutating func grow() {
+        let larger = UnsafeMutablePointer<Slot>.allocate(capacity: capacity * 2)
+        larger.moveInitialize(from: slots, count: used)
+        slots.deallocate()
+        slots = larger
+        capacity *= 2
+    }
+
     /// lblc's replacement of an entry by a new one (`ip_vs_lblc_new`): the old one is unlinked without being
     /// uncounted, the new one is counted. (The new one goes to the head of the same chain; order within a chain
     /// does not matter, as a check always finishes the bucket it is in.)
     mutating func replace(at position: Position, with value: Value, now: Timestamp) {
-        values[position] = value
-        lastUses[position] = now
+        assert(position < used && slots[position].value != nil, "not an entry")
+        slots[position].value = value
+        slots[position].lastUse = now
         countedEntries += 1
     }
 
-    /// Unlinks from bucket `b` every entry idle since `cutoff` or earlier (`lastuse <= cutoff`); returns how many.
+    /// Unlinks from kernel bucket `b` every entry idle since `cutoff` or earlier (`lastuse <= cutoff`); returns how
+    /// many.
     private mutating func drop(inBucket b: Int, lastUsedAtOrBefore cutoff: Timestamp) -> Int {
         var gone = 0
-        var previous: Int32 = -1
-        var i = heads[b]
-        while i >= 0 {
-            let slot = Int(i)
-            let next = links[slot].next
-            if lastUses[slot] <= cutoff {
-                if previous < 0 { heads[b] = next } else { links[Int(previous)].next = next }
-                links[slot].next = free
-                values[slot] = nil
-                free = i
-                gone += 1
-            } else {
-                previous = i
+        for c in chains(ofBucket: b) {
+            var previous: Int32 = -1
+            var i = heads[c]
+            while i >= 0 {
+                let slot = Int(i)
+                let next = slots[slot].next
+                if slots[slot].lastUse <= cutoff {
+                    if previous < 0 { heads[c] = next } else { slots[Int(previous)].next = next }
+                    slots[slot].next = free
+                    slots[slot].value = nil
+                    free = i
+                    gone += 1
+                } else {
+                    previous = i
+                }
+                i = next
             }
-            i = next
         }
         count -= gone
         countedEntries -= gone
@@ -208,8 +322,15 @@ struct LocalityTable<Value: Sendable>: Sendable {
 
     // MARK: - The periodic timer
 
-    /// Runs every timer firing due at or before `now`, in order.
+    /// Runs every timer firing due at or before `now`, in order. Inline, it costs a pick one comparison; the
+    /// firings themselves are out of line.
+    @inline(__always)
     mutating func runTimers(until now: Timestamp, expirationNanoseconds: UInt64) {
+        if nextCheck <= now { fireTimers(until: now, expirationNanoseconds: expirationNanoseconds) }
+    }
+
+    @inline(never)
+    private mutating func fireTimers(until now: Timestamp, expirationNanoseconds: UInt64) {
         while nextCheck <= now {
             let firing = nextCheck
             if counter % Self.fullCheckPeriod == 0 {
@@ -238,7 +359,7 @@ struct LocalityTable<Value: Sendable>: Sendable {
         // lastuse + expiration <= now, i.e. lastuse <= now - expiration (nothing when now < expiration).
         guard now.nanoseconds >= expiration else { return }
         let cutoff = Timestamp(nanoseconds: now.nanoseconds - expiration)
-        for b in 0..<Self.bucketCount where heads[b] >= 0 {
+        for b in 0..<Self.bucketCount {
             _ = drop(inBucket: b, lastUsedAtOrBefore: cutoff)
         }
     }
@@ -254,7 +375,7 @@ struct LocalityTable<Value: Sendable>: Sendable {
         let cutoff = Timestamp(nanoseconds: idle ? now.nanoseconds - Self.entryTimeout : 0)
         for _ in 0..<Self.bucketCount {
             j = (j + 1) & (Self.bucketCount - 1)
-            if idle && heads[j] >= 0 {
+            if idle {
                 let gone = drop(inBucket: j, lastUsedAtOrBefore: cutoff)
                 goal -= gone
                 dropped = dropped || gone > 0
@@ -271,7 +392,8 @@ struct LocalityTable<Value: Sendable>: Sendable {
     private func firingAfterIdleEntries(from firing: Timestamp, until now: Timestamp) -> Timestamp {
         let next = Self.later(firing, by: Self.checkInterval)
         var oldest: Timestamp? = nil
-        for (slot, lastUse) in lastUses.enumerated() where values[slot] != nil {
+        for slot in 0..<used where slots[slot].value != nil {
+            let lastUse = slots[slot].lastUse
             if oldest == nil || lastUse < oldest! { oldest = lastUse }
         }
         guard let oldest else {

@@ -10,6 +10,7 @@ let package = Package(
     name: "swift-ipvs",
     products: [
         .library(name: "IPVSCore", targets: ["IPVSCore"]),
+        .library(name: "IPVSNetlink", targets: ["IPVSNetlink"]),
     ],
     targets: [
         // Pure Swift: the model, the kernel's schedulers, persistence. No Foundation, no syscalls.
@@ -31,9 +32,36 @@ let package = Package(
             name: "CIPVSLinux",
             path: "CShims/CIPVSLinux"
         ),
+        // libnl-3 and libnl-genl-3 (one module: the genl headers include the core ones).
+        .systemLibrary(
+            name: "CNetlink",
+            path: "CShims/CNetlink",
+            pkgConfig: "libnl-genl-3.0",
+            providers: [.apt(["libnl-3-dev", "libnl-genl-3-dev"])]
+        ),
+        // IPVS constants from <linux/ip_vs.h>, attribute policy tables and the libnl macros Swift cannot call.
+        .target(
+            name: "CIPVSNetlink",
+            dependencies: ["CNetlink"],
+            path: "CShims/CIPVSNetlink"
+        ),
+        // The kernel bridge: IPVS generic netlink codec and client, speaking IPVSCore's types.
+        .target(
+            name: "IPVSNetlink",
+            dependencies: ["IPVSCore", "CNetlink", "CIPVSNetlink", "CIPVSLinux"],
+            path: "Sources/IPVSNetlink",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "IPVSNetlinkTests",
+            dependencies: ["IPVSNetlink", "IPVSCore", "CIPVSNetlink"],
+            path: "Tests/IPVSNetlinkTests",
+            exclude: ["Fixtures"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["IPVSCore", "CIPVSLinux"],
+            dependencies: ["IPVSCore", "CIPVSLinux", "IPVSNetlink"],
             path: "Tests/KernelTests",
             swiftSettings: strictSettings
         ),

@@ -31,7 +31,9 @@ static struct nla_policy command_policy[IPVS_CMD_ATTR_MAX + 1] = {
 static struct nla_policy service_policy[IPVS_SVC_ATTR_MAX + 1] = {
     [IPVS_SVC_ATTR_AF] = {.type = NLA_U16},
     [IPVS_SVC_ATTR_PROTOCOL] = {.type = NLA_U16},
-    [IPVS_SVC_ATTR_ADDR] = {.type = NLA_UNSPEC, .minlen = sizeof(struct in_addr), .maxlen = sizeof(union nf_inet_addr)},
+    [IPVS_SVC_ATTR_ADDR] = {.type = NLA_UNSPEC,
+                            .minlen = sizeof(struct in_addr),
+                            .maxlen = sizeof(union nf_inet_addr)},
     [IPVS_SVC_ATTR_PORT] = {.type = NLA_U16},
     [IPVS_SVC_ATTR_FWMARK] = {.type = NLA_U32},
     [IPVS_SVC_ATTR_SCHED_NAME] = {.type = NLA_STRING, .maxlen = IP_VS_SCHEDNAME_MAXLEN},
@@ -44,7 +46,9 @@ static struct nla_policy service_policy[IPVS_SVC_ATTR_MAX + 1] = {
 };
 
 static struct nla_policy destination_policy[IPVS_DEST_ATTR_MAX + 1] = {
-    [IPVS_DEST_ATTR_ADDR] = {.type = NLA_UNSPEC, .minlen = sizeof(struct in_addr), .maxlen = sizeof(union nf_inet_addr)},
+    [IPVS_DEST_ATTR_ADDR] = {.type = NLA_UNSPEC,
+                             .minlen = sizeof(struct in_addr),
+                             .maxlen = sizeof(union nf_inet_addr)},
     [IPVS_DEST_ATTR_PORT] = {.type = NLA_U16},
     [IPVS_DEST_ATTR_FWD_METHOD] = {.type = NLA_U32},
     [IPVS_DEST_ATTR_WEIGHT] = {.type = NLA_U32},

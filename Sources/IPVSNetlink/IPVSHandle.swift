@@ -27,15 +27,21 @@ public struct IPVSHandle: ~Copyable {
     ///
     /// - Parameter timeout: how long a send or a receive may block before the request fails with `.timedOut`.
     public init(networkNamespace: String? = nil, timeout: Duration = .seconds(5)) throws(IPVSError) {
-        guard let socket = nl_socket_alloc() else { throw IPVSError(.open, .system(call: "nl_socket_alloc", errno: ENOMEM)) }
+        guard let socket = nl_socket_alloc() else {
+            throw IPVSError(.open, .system(call: "nl_socket_alloc", errno: ENOMEM))
+        }
         do throws(IPVSError) {
             try Self.inNamespace(networkNamespace) { () throws(IPVSError) in
                 let status = genl_connect(socket)
-                if status < 0 { throw IPVSError(.open, .libnl(code: status, message: String(cString: nl_geterror(status)))) }
+                if status < 0 {
+                    throw IPVSError(.open, .libnl(code: status, message: String(cString: nl_geterror(status))))
+                }
             }
             let family = genl_ctrl_resolve(socket, IPVS_GENL_NAME)
             if family == -NLE_OBJ_NOTFOUND { throw IPVSError(.open, .ipvsNotInKernel) }
-            if family < 0 { throw IPVSError(.open, .libnl(code: family, message: String(cString: nl_geterror(family)))) }
+            if family < 0 {
+                throw IPVSError(.open, .libnl(code: family, message: String(cString: nl_geterror(family))))
+            }
             let descriptor = nl_socket_get_fd(socket)
             try Self.setTimeout(descriptor, timeout)
             self.socket = socket
@@ -147,7 +153,9 @@ public struct IPVSHandle: ~Copyable {
                 buffer.withUnsafeMutableBytes { Glibc.recv(descriptor, $0.baseAddress, $0.count, 0) }
             }
             let frames: [NetlinkFrame]
-            do { frames = try NetlinkFrame.split(buffer[..<count]) } catch { throw IPVSError(operation, .malformedReply(error)) }
+            do { frames = try NetlinkFrame.split(buffer[..<count]) } catch {
+                throw IPVSError(operation, .malformedReply(error))
+            }
             for frame in frames {
                 // A reply to another request (one that timed out earlier) or from another sender: not ours.
                 guard frame.sequence == expected, frame.portID == portID else { continue }
@@ -223,7 +231,9 @@ public struct IPVSHandle: ~Copyable {
     private static func inNamespace(_ path: String?, _ body: () throws(IPVSError) -> Void) throws(IPVSError) {
         guard let path else { return try body() }
         let own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-        guard own >= 0 else { throw IPVSError(.open, .system(call: "open /proc/thread-self/ns/net", errno: Glibc.errno)) }
+        guard own >= 0 else {
+            throw IPVSError(.open, .system(call: "open /proc/thread-self/ns/net", errno: Glibc.errno))
+        }
         defer { close(own) }
         let target = open(path, O_RDONLY | O_CLOEXEC)
         guard target >= 0 else { throw IPVSError(.open, .system(call: "open \(path)", errno: Glibc.errno)) }

@@ -167,7 +167,8 @@ public enum IPVSReplyDecoder {
     }
 
     /// STATS64 when present (every field u64), else the 32-bit STATS (ip_vs_ctl.c `ip_vs_genl_fill_stats`).
-    private static func statistics(_ a: Table, _ stats32: Int, _ stats64: Int) throws(IPVSCodecError) -> IPVSStatistics {
+    private static func statistics(_ a: Table, _ stats32: Int, _ stats64: Int) throws(IPVSCodecError) -> IPVSStatistics
+    {
         if let nested = a[stats64] {
             return try nestedTable(nested, CIPVSNetlink_stats64) { (s) throws(IPVSCodecError) in
                 var r = IPVSStatistics()

@@ -1,6 +1,6 @@
 import CIPVSNetlink
-import Glibc
 import CNetlink
+import Glibc
 import IPVSCore
 
 /// One IPVS generic netlink request, before it has a family id, sequence number and port id.
@@ -36,10 +36,18 @@ public struct IPVSRequest: Hashable, Sendable {
         self.schedulerName = schedulerName
     }
 
-    public static func newService(_ s: VirtualService) -> Self { .init(command: cmd(IPVS_CMD_NEW_SERVICE), body: .service(s, keyOnly: false)) }
-    public static func setService(_ s: VirtualService) -> Self { .init(command: cmd(IPVS_CMD_SET_SERVICE), body: .service(s, keyOnly: false)) }
-    public static func deleteService(_ s: VirtualService) -> Self { .init(command: cmd(IPVS_CMD_DEL_SERVICE), body: .service(s, keyOnly: true)) }
-    public static func getService(_ s: VirtualService) -> Self { .init(command: cmd(IPVS_CMD_GET_SERVICE), body: .service(s, keyOnly: true)) }
+    public static func newService(_ s: VirtualService) -> Self {
+        .init(command: cmd(IPVS_CMD_NEW_SERVICE), body: .service(s, keyOnly: false))
+    }
+    public static func setService(_ s: VirtualService) -> Self {
+        .init(command: cmd(IPVS_CMD_SET_SERVICE), body: .service(s, keyOnly: false))
+    }
+    public static func deleteService(_ s: VirtualService) -> Self {
+        .init(command: cmd(IPVS_CMD_DEL_SERVICE), body: .service(s, keyOnly: true))
+    }
+    public static func getService(_ s: VirtualService) -> Self {
+        .init(command: cmd(IPVS_CMD_GET_SERVICE), body: .service(s, keyOnly: true))
+    }
     public static var dumpServices: Self { .init(command: cmd(IPVS_CMD_GET_SERVICE), isDump: true) }
     public static func newDestination(_ r: RealServer, in s: VirtualService) -> Self {
         .init(command: cmd(IPVS_CMD_NEW_DEST), body: .destination(s, r, keyOnly: false))
@@ -55,14 +63,16 @@ public struct IPVSRequest: Hashable, Sendable {
     }
     public static var getInfo: Self { .init(command: cmd(IPVS_CMD_GET_INFO)) }
     public static var getConfig: Self { .init(command: cmd(IPVS_CMD_GET_CONFIG)) }
-    public static func setConfig(_ t: IPVSTimeouts) -> Self { .init(command: cmd(IPVS_CMD_SET_CONFIG), body: .timeouts(t)) }
+    public static func setConfig(_ t: IPVSTimeouts) -> Self {
+        .init(command: cmd(IPVS_CMD_SET_CONFIG), body: .timeouts(t))
+    }
     public static var flush: Self { .init(command: cmd(IPVS_CMD_FLUSH)) }
 
     static func cmd(_ c: Int) -> UInt8 { UInt8(c) }
     static func cmd(_ c: UInt32) -> UInt8 { UInt8(c) }
 
-    /// The netlink message: header (NLM_F_REQUEST, NLM_F_ACK, and NLM_F_DUMP for a dump), generic netlink header (version
-    /// IPVS_GENL_VERSION) and attributes.
+    /// The netlink message: header (NLM_F_REQUEST, NLM_F_ACK, and NLM_F_DUMP for a dump), generic netlink header
+    /// (version IPVS_GENL_VERSION) and attributes.
     public func encode(family: UInt16, sequence: UInt32, portID: UInt32 = 0) throws(IPVSCodecError) -> [UInt8] {
         guard let message = nlmsg_alloc() else { throw .outOfMemory }
         defer { nlmsg_free(message) }

@@ -18,7 +18,11 @@ enum Fixture {
         IPAddress("10.0.1.2")!, port: 8080, forwarding: .masquerade, weight: 3, upperThreshold: 100, lowerThreshold: 50)
     static let route6 = RealServer(IPAddress("2001:db8::2")!, port: 53, forwarding: .route)
     static let tunnel = RealServer(IPAddress("10.0.1.3")!, port: 80, forwarding: .tunnel, weight: 0)
-    static var tcpRR: VirtualService { var s = tcp; s.scheduler = .rr; return s }
+    static var tcpRR: VirtualService {
+        var s = tcp
+        s.scheduler = .rr
+        return s
+    }
     static var masqEdited: RealServer {
         var r = masq
         r.weight = 5
@@ -68,7 +72,9 @@ enum Fixture {
         #expect(Array(ours[4..<20]) == Array(theirs[4..<20]), "netlink and generic netlink headers")
         let ourTop = Attribute.top(ours)
         let theirTop = Attribute.top(theirs)
-        #expect(ourTop.first { $0.type == Int(IPVS_CMD_ATTR_DEST) } == theirTop.first { $0.type == Int(IPVS_CMD_ATTR_DEST) })
+        #expect(
+            ourTop.first { $0.type == Int(IPVS_CMD_ATTR_DEST) } == theirTop.first { $0.type == Int(IPVS_CMD_ATTR_DEST) }
+        )
         #expect(Self.serviceKey(ourTop) == Self.serviceKey(theirTop))
         #expect(Self.serviceKey(ourTop) == ourTop.first { $0.type == Int(IPVS_CMD_ATTR_SERVICE) }?.children)
     }
@@ -197,7 +203,9 @@ enum Fixture {
         for i in top[index].children[stats].children.indices {
             let child = top[index].children[stats].children[i]
             let value = UInt64(child.type * 1000 + 7)
-            top[index].children[stats].children[i].payload = (0..<child.payload.count).map { UInt8((value >> (8 * $0)) & 0xff) }
+            top[index].children[stats].children[i].payload = (0..<child.payload.count).map {
+                UInt8((value >> (8 * $0)) & 0xff)
+            }
         }
         let entry = try IPVSReplyDecoder.service(Attribute.message(header: Array(reply[0..<20]), top))
         #expect(!entry.statistics.is64Bit)

@@ -19,21 +19,59 @@
 /// - expiry of whole entries: as lblc's (see `LocalityTable`), with `lblcr_expiration`.
 ///
 /// Simplified as lblc (see `LocalityBasedLeastConnectionScheduler`). A deleted member's weight, flag and counters are
-/// those it had when it was deleted, updated by `trashedCountersChanged` as its connections end.
+/// those it had when it was deleted, updated by `trashedCountersChanged` as its connections end. Driven directly,
+/// every change to the list must be reported through the hooks, as for lblc.
 public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgorithm {
-    /// A set member (`struct ip_vs_dest_set_elem`): the server, and where it stood in the list when last seen (a
-    /// hint that saves a lookup).
+    /// A set member (`struct ip_vs_dest_set_elem`): the server, and where it stands in the list (a hint that saves
+    /// a lookup by key).
     struct Member: Sendable {
         var key: DestinationKey
+        /// The server's index in the list, or -1 when it is not in it, as of the set's `hintVersion`.
         var indexHint: Int
+    }
+
+    /// A set's members, head first as the kernel walks `set->list`, the head kept inline: most sets have one
+    /// member, and a hit on one then reads it from the table's slot without following a pointer to an array's
+    /// storage. A set is never empty: it is created with one member, and a member is erased only from a set of two
+    /// or more.
+    struct MemberList: RandomAccessCollection, MutableCollection, Sendable {
+        var head: Member
+        /// The members after the head; the empty array (whose shared storage stays in cache) for a one-member set.
+        var rest: [Member] = []
+
+        init(_ head: Member) { self.head = head }
+
+        var startIndex: Int { 0 }
+        var endIndex: Int { rest.count + 1 }
+
+        subscript(position: Int) -> Member {
+            @inline(__always) get { position == 0 ? head : rest[position - 1] }
+            set {
+                if position == 0 { head = newValue } else { rest[position - 1] = newValue }
+            }
+        }
+
+        /// `ip_vs_dest_set_insert` of a new member: at the head (`list_add_rcu`).
+        mutating func insertAtHead(_ member: Member) {
+            rest.insert(head, at: 0)
+            head = member
+        }
+
+        /// `ip_vs_dest_set_erase`, of a set of two or more.
+        mutating func remove(at position: Int) {
+            precondition(count > 1, "a destination set is never emptied")
+            if position == 0 { head = rest.removeFirst() } else { rest.remove(at: position - 1) }
+            if rest.isEmpty { rest = [] }  // the shared empty storage again
+        }
     }
 
     /// `struct ip_vs_dest_set`.
     struct DestinationSet: Sendable {
-        /// Head first, as the kernel walks `set->list`.
-        var members: [Member]
+        var members: MemberList
         /// `set->lastmod`.
         var lastModified: Timestamp
+        /// The list version the members' hints are as of.
+        var hintVersion: UInt64
     }
 
     /// The settings, `struct ip_vs_lblcr_table`, the load index and the deleted members' state, behind one reference
@@ -49,22 +87,27 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
         /// Deleted servers as they were when deleted (the kernel's trash keeps the same `struct ip_vs_dest`), for set
         /// members that are no longer in the list.
         @exclusivity(unchecked) var trashed: [DestinationKey: DestinationState]
+        /// Counts the additions and removals, the only changes that move servers in the list: hints recorded at the
+        /// current version still say where their servers are, with no need to compare keys.
+        @exclusivity(unchecked) var listVersion: UInt64
 
         init(settings: LocalityCacheSettings, table: consuming LocalityTable<DestinationSet>, load: LocalityLoadIndex,
-             trashed: [DestinationKey: DestinationState] = [:]) {
+             trashed: [DestinationKey: DestinationState] = [:], listVersion: UInt64 = 0) {
             self.settings = settings
             expiration = settings.expirationNanoseconds
             self.table = table
             self.load = load
             self.trashed = trashed
+            self.listVersion = listVersion
         }
 
         func copy() -> State {
-            State(settings: settings, table: LocalityTable(copying: table), load: load, trashed: trashed)
+            State(settings: settings, table: LocalityTable(copying: table), load: load, trashed: trashed,
+                  listVersion: listVersion)
         }
 
-        /// `ip_vs_lblcr_schedule`. A hit whose least-loaded member is usable, with every member's list index as
-        /// cached and no shrink due, is inline; everything else is `reschedule`.
+        /// `ip_vs_lblcr_schedule`. A hit with current hints whose least-loaded member is usable and no shrink due is
+        /// inline; everything else is `reschedule`.
         @inline(__always)
         func schedule(_ flow: Flow, in destinations: DestinationList, now: Timestamp) -> Int? {
             table.runTimers(until: now, expirationNanoseconds: expiration)
@@ -72,24 +115,23 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
                 return reschedule(flow.destinationAddress, at: nil, in: destinations, now: now)
             }
             table.touch(position, now: now)
-            let count = table[value: position].members.count
-            if count == 1 {
-                // A one-member set (never shrunk): `ip_vs_dest_set_min` is that member if it is usable.
-                let member = table[value: position].members[0]
-                let i = member.indexHint
-                if i < destinations.count {
-                    let d = destinations[i]
-                    if d.key == member.key && !d.overloaded && d.weight > 0 && !load.isOverloaded(d, in: destinations) {
-                        return i
+            if table[value: position].hintVersion == listVersion {
+                assert(Self.hintsAreCurrent(table[value: position].members, in: destinations))
+                if table[value: position].members.rest.isEmpty {
+                    // A one-member set (never shrunk): `ip_vs_dest_set_min` is that member if it is usable.
+                    let i = table[value: position].members.head.indexHint
+                    if i >= 0 {
+                        let d = destinations[i]
+                        if !d.overloaded && d.weight > 0 && !load.isOverloaded(d, in: destinations) { return i }
                     }
-                }
-            } else {
-                let least = Self.setMinByHints(table[value: position].members, in: destinations)
-                if least >= 0,
-                   now <= LocalityTable<DestinationSet>.later(table[value: position].lastModified, by: expiration),
-                   !load.isOverloaded(destinations[least], in: destinations)
-                {
-                    return least
+                } else {
+                    let least = Self.setMin(table[value: position].members, in: destinations)
+                    if least >= 0,
+                       now <= LocalityTable<DestinationSet>.later(table[value: position].lastModified, by: expiration),
+                       !load.isOverloaded(destinations[least], in: destinations)
+                    {
+                        return least
+                    }
                 }
             }
             return reschedule(flow.destinationAddress, at: position, in: destinations, now: now)
@@ -104,13 +146,16 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
             guard let position else {
                 // No entry: pick and create one (`ip_vs_lblcr_new`).
                 guard let picked = load.leastLoaded(in: destinations) else { return nil }
-                let set = DestinationSet(members: [Member(key: destinations[picked].key, indexHint: picked)],
-                                         lastModified: now)
-                table.insert(set, for: address, now: now)
+                let head = Member(key: destinations[picked].key, indexHint: picked)
+                table.insert(DestinationSet(members: MemberList(head), lastModified: now, hintVersion: listVersion),
+                             for: address, now: now)
                 return picked
             }
-            let (least, hintsStale) = Self.setMin(table[value: position].members, in: destinations)
-            if hintsStale { Self.refreshHints(&table[value: position].members, in: destinations) }
+            if table[value: position].hintVersion != listVersion {
+                Self.refreshHints(&table[value: position].members, in: destinations)
+                table[value: position].hintVersion = listVersion
+            }
+            let least = Self.setMin(table[value: position].members, in: destinations)
             if table[value: position].members.count > 1
                 && now > LocalityTable<DestinationSet>.later(table[value: position].lastModified, by: expiration)
             {
@@ -120,48 +165,40 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
                     table[value: position].lastModified = now
                 }
             }
-            if let least, !load.isOverloaded(destinations[least], in: destinations) { return least }
+            if least >= 0 && !load.isOverloaded(destinations[least], in: destinations) { return least }
             guard let picked = load.leastLoaded(in: destinations) else { return nil }
             let key = destinations[picked].key
             // `ip_vs_dest_set_insert(set, dest, true)`: only if not a member yet; a new member goes to the head.
             if !table[value: position].members.contains(where: { $0.key == key }) {
-                table[value: position].members.insert(Member(key: key, indexHint: picked), at: 0)
+                table[value: position].members.insertAtHead(Member(key: key, indexHint: picked))
                 table[value: position].lastModified = now
             }
             return picked
         }
 
-        /// The member's index in the list, or nil when it is not in the list (in the kernel's trash: not
-        /// `IP_VS_DEST_F_AVAILABLE`); `stale` is set when it is in the list elsewhere than its hint says.
+        /// Looks every member up by key: its index in the list, or -1 when it is not in it.
+        static func refreshHints(_ members: inout MemberList, in destinations: DestinationList) {
+            for m in members.indices { members[m].indexHint = destinations.index(of: members[m].key) ?? -1 }
+        }
+
+        /// Whether current hints say where their servers are (debug builds check every set used).
+        static func hintsAreCurrent(_ members: MemberList, in destinations: DestinationList) -> Bool {
+            members.allSatisfy { $0.indexHint == destinations.index(of: $0.key) ?? -1 }
+        }
+
+        /// ip_vs_lblcr.c `ip_vs_dest_set_min`, by current hints: the index in `destinations` of the weighted
+        /// least-connection member, -1 for none. The kernel's two stages in one loop: until a member qualified,
+        /// only one with weight > 0 does; after, any later one may replace it. A member not in the list is not
+        /// AVAILABLE: skipped whether or not it is flagged overloaded.
         @inline(__always)
-        static func locate(_ member: Member, in destinations: DestinationList, stale: inout Bool) -> Int? {
-            let hint = member.indexHint
-            if hint < destinations.count && destinations[hint].key == member.key { return hint }
-            guard let i = destinations.index(of: member.key) else { return nil }
-            stale = true
-            return i
-        }
-
-        static func refreshHints(_ members: inout [Member], in destinations: DestinationList) {
-            for m in members.indices {
-                if let i = destinations.index(of: members[m].key) { members[m].indexHint = i }
-            }
-        }
-
-        /// `setMin` for a set whose members all stand in the list where their hints say: the index in
-        /// `destinations` of the weighted least-connection member, -1 for none; or -2 as soon as some member does not
-        /// (it moved, or left the list), for `setMin` to answer. The two stages of `ip_vs_dest_set_min` in one loop:
-        /// until a member qualified, only one with weight > 0 does; after, any later one may replace it.
-        @inline(never)
-        static func setMinByHints(_ members: [Member], in destinations: DestinationList) -> Int {
+        static func setMin(_ members: MemberList, in destinations: DestinationList) -> Int {
             var least = -1
             var loh: Int64 = 0
             var leastWeight: Int64 = 0
             for member in members {
                 let i = member.indexHint
-                guard i < destinations.count else { return -2 }
+                guard i >= 0 else { continue }
                 let d = destinations[i]
-                guard d.key == member.key else { return -2 }
                 if d.overloaded { continue }
                 let doh = LocalityLoadIndex.overhead(d)
                 if least < 0 ? d.weight > 0 : loh * Int64(d.weight) > doh * leastWeight {
@@ -173,46 +210,9 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
             return least
         }
 
-        /// ip_vs_lblcr.c `ip_vs_dest_set_min`: the index in `destinations` of the weighted least-connection member;
-        /// and whether some member's hint needs refreshing.
-        static func setMin(_ members: [Member], in destinations: DestinationList) -> (Int?, Bool) {
-            var stale = false
-            var m = 0
-            var least = -1
-            var loh: Int64 = 0
-            while m < members.count {
-                let i = locate(members[m], in: destinations, stale: &stale)
-                m += 1
-                // A member not in the list is not AVAILABLE: skipped whether or not it is flagged overloaded.
-                guard let i else { continue }
-                let d = destinations[i]
-                if d.overloaded { continue }
-                if d.weight > 0 {
-                    least = i
-                    loh = LocalityLoadIndex.overhead(d)
-                    break
-                }
-            }
-            guard least >= 0 else { return (nil, stale) }
-            var leastWeight = Int64(destinations[least].weight)
-            while m < members.count {
-                defer { m += 1 }
-                guard let i = locate(members[m], in: destinations, stale: &stale) else { continue }
-                let d = destinations[i]
-                if d.overloaded { continue }
-                let doh = LocalityLoadIndex.overhead(d)
-                if loh * Int64(d.weight) > doh * leastWeight {
-                    least = i
-                    loh = doh
-                    leastWeight = Int64(d.weight)
-                }
-            }
-            return (least, stale)
-        }
-
         /// ip_vs_lblcr.c `ip_vs_dest_set_max`: the position in `members` of the weighted most-connection member.
         /// Members no longer in the list count too, with their state from the trash.
-        func setMax(_ members: [Member], in destinations: DestinationList) -> Int? {
+        func setMax(_ members: MemberList, in destinations: DestinationList) -> Int? {
             var m = 0
             var most = -1
             var moh: Int64 = 0
@@ -274,6 +274,7 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
         State.ensureUnique(&state)
         state.load.rebuild(destinations)
         state.trashed[destinations[index].key] = nil
+        state.listVersion += 1
     }
 
     public mutating func destinationRemoved(_ removed: DestinationState, at index: Int,
@@ -281,6 +282,7 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
         State.ensureUnique(&state)
         state.load.rebuild(destinations)
         state.trashed[removed.key] = removed
+        state.listVersion += 1
     }
 
     public mutating func destinationUpdated(at index: Int, in destinations: DestinationList) {

@@ -23,13 +23,15 @@
 /// `kmalloc` fails).
 ///
 /// Driven by `ServiceScheduler`, which reports every change through the hooks. Driven directly, every change to the
-/// list's weights, counters and flags must be reported the same way (debug builds check each pick against the
-/// kernel's literal scan).
+/// list — servers added and removed, weights, counters and flags — must be reported the same way (debug builds check
+/// each pick against the kernel's literal scan, and each cached list index against the list).
 public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
-    /// `en->dest`: the cached server, and where it stood in the list when last seen (a hint that saves a lookup).
+    /// `en->dest`: the cached server, and where it stands in the list (a hint that saves a lookup by key).
     struct CachedDestination: Sendable {
         var key: DestinationKey
+        /// The server's index in the list, or -1 when it is not in it, as of list version `hintVersion`.
         var indexHint: Int
+        var hintVersion: UInt64
     }
 
     /// The settings, `struct ip_vs_lblc_table` and the load index, behind one reference (see
@@ -42,21 +44,25 @@ public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
         @exclusivity(unchecked) var expiration: UInt64
         @exclusivity(unchecked) var table: LocalityTable<CachedDestination>
         @exclusivity(unchecked) var load: LocalityLoadIndex
+        /// Counts the additions and removals, the only changes that move servers in the list: a hint recorded at the
+        /// current version still says where its server is, with no need to compare keys.
+        @exclusivity(unchecked) var listVersion: UInt64 = 0
 
         init(settings: LocalityCacheSettings, table: consuming LocalityTable<CachedDestination>,
-             load: LocalityLoadIndex) {
+             load: LocalityLoadIndex, listVersion: UInt64 = 0) {
             self.settings = settings
             expiration = settings.expirationNanoseconds
             self.table = table
             self.load = load
+            self.listVersion = listVersion
         }
 
         func copy() -> State {
-            State(settings: settings, table: LocalityTable(copying: table), load: load)
+            State(settings: settings, table: LocalityTable(copying: table), load: load, listVersion: listVersion)
         }
 
-        /// `ip_vs_lblc_schedule`. The hit on a usable server whose list index is as cached is inline; everything
-        /// else is `reschedule`.
+        /// `ip_vs_lblc_schedule`. The hit on a usable server whose list index is current is inline; everything else
+        /// is `reschedule`.
         @inline(__always)
         func schedule(_ flow: Flow, in destinations: DestinationList, now: Timestamp) -> Int? {
             table.runTimers(until: now, expirationNanoseconds: expiration)
@@ -64,18 +70,19 @@ public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
                 return reschedule(flow.destinationAddress, at: nil, in: destinations, now: now)
             }
             table.touch(position, now: now)
-            let hint = table[value: position].indexHint
-            if hint < destinations.count {
-                let d = destinations[hint]
-                if d.key == table[value: position].key && d.weight > 0 && !load.isOverloaded(d, in: destinations) {
-                    return hint
+            if table[value: position].hintVersion == listVersion {
+                let i = table[value: position].indexHint
+                assert(Self.hintIsCurrent(table[value: position], in: destinations))
+                if i >= 0 {
+                    let d = destinations[i]
+                    if d.weight > 0 && !load.isOverloaded(d, in: destinations) { return i }
                 }
             }
             return reschedule(flow.destinationAddress, at: position, in: destinations, now: now)
         }
 
         /// The rest of `ip_vs_lblc_schedule` (its lookup done, `lastuse` set): the cached server when it is usable
-        /// (found by key when the hint is stale), otherwise the pick, cached.
+        /// (found by key when its hint is out of date), otherwise the pick, cached.
         @inline(never)
         func reschedule(_ address: IPAddress, at position: LocalityTable<CachedDestination>.Position?,
                         in destinations: DestinationList, now: Timestamp) -> Int? {
@@ -84,7 +91,7 @@ public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
                 if d.weight > 0 && !load.isOverloaded(d, in: destinations) { return i }
             }
             guard let picked = load.leastLoaded(in: destinations) else { return nil }
-            let chosen = CachedDestination(key: destinations[picked].key, indexHint: picked)
+            let chosen = CachedDestination(key: destinations[picked].key, indexHint: picked, hintVersion: listVersion)
             if let position {
                 // `ip_vs_lblc_new`: an entry already naming the server is kept as it is (its `lastuse` was just set).
                 if table[value: position].key != chosen.key { table.replace(at: position, with: chosen, now: now) }
@@ -95,15 +102,20 @@ public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
         }
 
         /// The index in the list of the server cached at `position`, or nil when it is not in the list (in the
-        /// kernel's trash: not `IP_VS_DEST_F_AVAILABLE`).
+        /// kernel's trash: not `IP_VS_DEST_F_AVAILABLE`). Brings the hint up to date.
         private func locate(at position: LocalityTable<CachedDestination>.Position,
                             in destinations: DestinationList) -> Int? {
-            let cached = table[value: position]
-            let hint = cached.indexHint
-            if hint < destinations.count && destinations[hint].key == cached.key { return hint }
-            guard let i = destinations.index(of: cached.key) else { return nil }
-            table[value: position].indexHint = i
-            return i
+            if table[value: position].hintVersion != listVersion {
+                table[value: position].indexHint = destinations.index(of: table[value: position].key) ?? -1
+                table[value: position].hintVersion = listVersion
+            }
+            let i = table[value: position].indexHint
+            return i >= 0 ? i : nil
+        }
+
+        /// Whether a current hint says where its server is (debug builds check every one used).
+        static func hintIsCurrent(_ cached: CachedDestination, in destinations: DestinationList) -> Bool {
+            cached.indexHint == destinations.index(of: cached.key) ?? -1
         }
     }
 
@@ -132,12 +144,14 @@ public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
     public mutating func destinationAdded(at index: Int, in destinations: DestinationList) {
         State.ensureUnique(&state)
         state.load.rebuild(destinations)
+        state.listVersion += 1
     }
 
     public mutating func destinationRemoved(_ removed: DestinationState, at index: Int,
                                             in destinations: DestinationList) {
         State.ensureUnique(&state)
         state.load.rebuild(destinations)
+        state.listVersion += 1
     }
 
     public mutating func destinationUpdated(at index: Int, in destinations: DestinationList) {

@@ -56,14 +56,15 @@ extension LocalitySchedulerState {
 /// times are nanoseconds rather than jiffies; a timer due at the very instant of a packet fires first.
 ///
 /// Storage: chain heads and a pool of slots in raw memory the table owns (it is `~Copyable`, frees them in
-/// `deinit`, and is duplicated only by `init(copying:)`), so a lookup hit — walk the chain, set `lastuse` — reads
-/// and writes memory directly, with no copy-on-write check and no bounds check (debug builds assert the bounds).
+/// `deinit`, and is duplicated only by `init(copying:)`), so a lookup hit — walk the chain, set `lastuse`, read the
+/// value in place — reads and writes memory directly, with no copy-on-write check, no bounds check (debug builds
+/// assert the bounds) and no copy of the value.
 ///
 /// Chains: the kernel chains each of its 1024 buckets, so at 4096 entries a hit walks four entries on average, each a
 /// dependent load from a table too large for the L1 cache. Here the chains split the kernel's buckets further: an
 /// entry's chain is the top `chainBits` (10 or more) bits of the same 32-bit product whose top 10 bits are its kernel
 /// bucket, so kernel bucket `b` is exactly chains `b << (chainBits - 10)` up to the next bucket's first, and
-/// `chainBits` grows with the table to keep chains about one entry long. What the kernel does bucket by bucket
+/// `chainBits` grows with the table to keep chains half an entry long on average. What the kernel does bucket by bucket
 /// (the checks drop all idle entries of a bucket before looking at the goal) is done chain by chain over the same
 /// entries; only the order within a bucket differs, and nothing depends on it.
 struct LocalityTable<Value: Sendable>: ~Copyable {
@@ -76,16 +77,16 @@ struct LocalityTable<Value: Sendable>: ~Copyable {
         var lastUse: Timestamp
     }
 
-    /// One slot of the pool: an entry, or a free slot (no value) on the free list.
+    /// One slot of the pool, but for its value: an entry's key, chain and age, or a free slot on the free list.
     struct Slot {
         /// `en->addr`.
         var address: IPAddress
+        /// Whether the slot holds an entry (and `values` an initialized value for it).
+        var occupied: Bool
         /// The next slot of the entry's chain, or of the free list; -1 for none.
         var next: Int32
         /// `en->lastuse`: set at creation and on every lookup hit.
         var lastUse: Timestamp
-        /// nil for a free slot.
-        var value: Value?
     }
 
     /// Where an entry is: its slot in the pool.
@@ -112,9 +113,15 @@ struct LocalityTable<Value: Sendable>: ~Copyable {
     private var chainBits: Int { 32 - Int(chainShift) }
     /// `32 - chainBits`: a hash shifted right by this is its chain.
     private var chainShift = UInt32(32 - Self.bucketBits)
+    /// The entry count at which the chains split: half the number of chains, so that a chain holds half an entry
+    /// on average.
+    private var splitThreshold = 1 << (Self.bucketBits - 1)
     /// The pool the chains run through: `capacity` slots, of which the first `used` are initialized (entries or
     /// free slots). It grows by doubling and freed slots are reused, so adding an entry rarely allocates.
     private var slots: UnsafeMutablePointer<Slot>
+    /// The value of each slot, beside the pool (`capacity` of them): initialized exactly for the occupied slots,
+    /// so that it can be read and modified in place.
+    private var values: UnsafeMutablePointer<Value>
     private var capacity: Int
     private var used = 0
     /// The first slot of the free list (-1 for none).
@@ -137,18 +144,24 @@ struct LocalityTable<Value: Sendable>: ~Copyable {
         heads.initialize(repeating: -1, count: Self.bucketCount)
         capacity = Self.initialCapacity
         slots = .allocate(capacity: capacity)
+        values = .allocate(capacity: capacity)
         nextCheck = Self.later(createdAt, by: Self.checkInterval)
     }
 
     /// A copy of `other` with storage of its own.
     init(copying other: borrowing LocalityTable) {
         chainShift = other.chainShift
+        splitThreshold = other.splitThreshold
         let chains = 1 << other.chainBits
         heads = .allocate(capacity: chains)
         heads.initialize(from: other.heads, count: chains)
         capacity = other.capacity
         slots = .allocate(capacity: capacity)
         slots.initialize(from: other.slots, count: other.used)
+        values = .allocate(capacity: capacity)
+        for slot in 0..<other.used where other.slots[slot].occupied {
+            (values + slot).initialize(to: other.values[slot])
+        }
         used = other.used
         free = other.free
         count = other.count
@@ -159,6 +172,8 @@ struct LocalityTable<Value: Sendable>: ~Copyable {
     }
 
     deinit {
+        for slot in 0..<used where slots[slot].occupied { (values + slot).deinitialize(count: 1) }
+        values.deallocate()
         slots.deinitialize(count: used)
         slots.deallocate()
         heads.deallocate()
@@ -210,76 +225,77 @@ struct LocalityTable<Value: Sendable>: ~Copyable {
 
     func entry(for address: IPAddress) -> Entry? {
         guard let p = position(of: address) else { return nil }
-        return Entry(address: slots[p].address, value: slots[p].value!, lastUse: slots[p].lastUse)
+        return Entry(address: slots[p].address, value: values[p], lastUse: slots[p].lastUse)
     }
 
     /// A lookup hit: `en->lastuse = jiffies`.
     @inline(__always)
     mutating func touch(_ position: Position, now: Timestamp) {
-        assert(position < used && slots[position].value != nil, "not an entry")
+        assert(position < used && slots[position].occupied, "not an entry")
         slots[position].lastUse = now
     }
 
-    /// The value of the entry at `position`.
+    /// The value of the entry at `position`, in place.
     subscript(value position: Position) -> Value {
-        @inline(__always) _read {
-            assert(position < used && slots[position].value != nil, "not an entry")
-            yield slots[position].value.unsafelyUnwrapped
+        @inline(__always) unsafeAddress {
+            assert(position < used && slots[position].occupied, "not an entry")
+            return UnsafePointer(values + position)
         }
-        @inline(__always) _modify {
-            assert(position < used && slots[position].value != nil, "not an entry")
-            yield &slots[position].value!
+        @inline(__always) unsafeMutableAddress {
+            assert(position < used && slots[position].occupied, "not an entry")
+            return values + position
         }
     }
 
     /// Adds an entry for an address that has none (`ip_vs_lblc_hash`: at the head of its chain, and counted).
     mutating func insert(_ value: Value, for address: IPAddress, now: Timestamp) {
-        if count >= 1 << chainBits { splitChains() }
+        if count >= splitThreshold { splitChains() }
         let b = chain(of: address)
         let slot: Int32
         if free >= 0 {
             slot = free
             free = slots[Int(slot)].next
-            slots[Int(slot)] = Slot(address: address, next: heads[b], lastUse: now, value: value)
+            slots[Int(slot)] = Slot(address: address, occupied: true, next: heads[b], lastUse: now)
         } else {
             if used == capacity { grow() }
             slot = Int32(used)
-            (slots + used).initialize(to: Slot(address: address, next: heads[b], lastUse: now, value: value))
+            (slots + used).initialize(to: Slot(address: address, occupied: true, next: heads[b], lastUse: now))
             used += 1
         }
+        (values + Int(slot)).initialize(to: value)
         heads[b] = slot
         count += 1
         countedEntries += 1
     }
 
-    /// Doubles the number of chains, each splitting in two by the next bit of its entries' hashes: at most one entry
-    /// per chain on average.
+    /// Doubles the number of chains, each splitting in two by the next bit of its entries' hashes.
     private mutating func splitChains() {
         let bits = chainBits + 1
         assert(bits < 32)
         let split = UnsafeMutablePointer<Int32>.allocate(capacity: 1 << bits)
         split.initialize(repeating: -1, count: 1 << bits)
-        for c in 0..<(1 << chainBits) {
-            var i = heads[c]
-            while i >= 0 {
-                let slot = Int(i)
-                let next = slots[slot].next
-                let d = Int(truncatingIfNeeded: Self.hash(of: slots[slot].address) >> UInt32(32 - bits))
-                slots[slot].next = split[d]
-                split[d] = i
-                i = next
-            }
+        for slot in 0..<used where slots[slot].occupied {
+            let d = Int(truncatingIfNeeded: Self.hash(of: slots[slot].address) &>> UInt32(32 - bits))
+            slots[slot].next = split[d]
+            split[d] = Int32(truncatingIfNeeded: slot)
         }
         heads.deallocate()
         heads = split
         chainShift -= 1
+        splitThreshold *= 2
     }
 
+    /// Doubles the pool. Only called with no free slot, so every slot is an entry and every value initialized.
     private mutating func grow() {
+        assert(free < 0 && count == used, "growing a pool with free slots")
         let larger = UnsafeMutablePointer<Slot>.allocate(capacity: capacity * 2)
         larger.moveInitialize(from: slots, count: used)
+        let largerValues = UnsafeMutablePointer<Value>.allocate(capacity: capacity * 2)
+        largerValues.moveInitialize(from: values, count: used)
         slots.deallocate()
+        values.deallocate()
         slots = larger
+        values = largerValues
         capacity *= 2
     }
 
@@ -287,8 +303,8 @@ struct LocalityTable<Value: Sendable>: ~Copyable {
     /// uncounted, the new one is counted. (The new one goes to the head of the same chain; order within a chain
     /// does not matter, as a check always finishes the bucket it is in.)
     mutating func replace(at position: Position, with value: Value, now: Timestamp) {
-        assert(position < used && slots[position].value != nil, "not an entry")
-        slots[position].value = value
+        assert(position < used && slots[position].occupied, "not an entry")
+        values[position] = value
         slots[position].lastUse = now
         countedEntries += 1
     }
@@ -306,7 +322,8 @@ struct LocalityTable<Value: Sendable>: ~Copyable {
                 if slots[slot].lastUse <= cutoff {
                     if previous < 0 { heads[c] = next } else { slots[Int(previous)].next = next }
                     slots[slot].next = free
-                    slots[slot].value = nil
+                    slots[slot].occupied = false
+                    (values + slot).deinitialize(count: 1)
                     free = i
                     gone += 1
                 } else {
@@ -392,7 +409,7 @@ struct LocalityTable<Value: Sendable>: ~Copyable {
     private func firingAfterIdleEntries(from firing: Timestamp, until now: Timestamp) -> Timestamp {
         let next = Self.later(firing, by: Self.checkInterval)
         var oldest: Timestamp? = nil
-        for slot in 0..<used where slots[slot].value != nil {
+        for slot in 0..<used where slots[slot].occupied {
             let lastUse = slots[slot].lastUse
             if oldest == nil || lastUse < oldest! { oldest = lastUse }
         }

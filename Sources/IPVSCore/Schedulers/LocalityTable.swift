@@ -248,7 +248,7 @@ struct LocalityTable<Value: Sendable>: ~Copyable {
     }
 
     /// Adds an entry for an address that has none (`ip_vs_lblc_hash`: at the head of its chain, and counted).
-    mutating func insert(_ value: Value, for address: IPAddress, now: Timestamp) {
+    mutating func insert(_ value: consuming Value, for address: IPAddress, now: Timestamp) {
         if count >= splitThreshold { splitChains() }
         let b = chain(of: address)
         let slot: Int32
@@ -302,7 +302,7 @@ struct LocalityTable<Value: Sendable>: ~Copyable {
     /// lblc's replacement of an entry by a new one (`ip_vs_lblc_new`): the old one is unlinked without being
     /// uncounted, the new one is counted. (The new one goes to the head of the same chain; order within a chain
     /// does not matter, as a check always finishes the bucket it is in.)
-    mutating func replace(at position: Position, with value: Value, now: Timestamp) {
+    mutating func replace(at position: Position, with value: consuming Value, now: Timestamp) {
         assert(position < used && slots[position].occupied, "not an entry")
         values[position] = value
         slots[position].lastUse = now

@@ -64,9 +64,9 @@ extension LocalitySchedulerState {
 /// dependent load from a table too large for the L1 cache. Here the chains split the kernel's buckets further: an
 /// entry's chain is the top `chainBits` (10 or more) bits of the same 32-bit product whose top 10 bits are its kernel
 /// bucket, so kernel bucket `b` is exactly chains `b << (chainBits - 10)` up to the next bucket's first, and
-/// `chainBits` grows with the table to keep chains half an entry long on average. What the kernel does bucket by bucket
-/// (the checks drop all idle entries of a bucket before looking at the goal) is done chain by chain over the same
-/// entries; only the order within a bucket differs, and nothing depends on it.
+/// `chainBits` grows with the table to keep chains an eighth of an entry long on average. What the kernel does bucket
+/// by bucket (the checks drop all idle entries of a bucket before looking at the goal) is done chain by chain over
+/// the same entries; only the order within a bucket differs, and nothing depends on it.
 struct LocalityTable<Value: Sendable>: ~Copyable {
     /// An entry as a whole, for inspection.
     struct Entry: Sendable {
@@ -113,9 +113,10 @@ struct LocalityTable<Value: Sendable>: ~Copyable {
     private var chainBits: Int { 32 - Int(chainShift) }
     /// `32 - chainBits`: a hash shifted right by this is its chain.
     private var chainShift = UInt32(32 - Self.bucketBits)
-    /// The entry count at which the chains split: half the number of chains, so that a chain holds half an entry
-    /// on average.
-    private var splitThreshold = 1 << (Self.bucketBits - 1)
+    /// The entry count at which the chains split: an eighth of the number of chains, so that a hit almost always
+    /// finds its entry first on its chain (a second step is a branch the processor rarely predicts, and a dependent
+    /// load), at 32 bytes of chain heads per entry.
+    private var splitThreshold = 1 << (Self.bucketBits - 3)
     /// The pool the chains run through: `capacity` slots, of which the first `used` are initialized (entries or
     /// free slots). It grows by doubling and freed slots are reused, so adding an entry rarely allocates.
     private var slots: UnsafeMutablePointer<Slot>

@@ -189,6 +189,20 @@ struct LocalityBasedLeastConnectionSchedulerTests {
         #expect(pick(&a, "10.0.0.1", Self.busyHead, at: 4600) == "10.0.1.2")
     }
 
+    @Test("A changed lblc_expiration applies from the next full check; a copy made before keeps its own")
+    func settingsChangeAfterSetUp() {
+        var a = LocalityBasedLeastConnectionScheduler(destinations: Self.list, flags: [])  // 24 h
+        #expect(pick(&a, "10.0.0.1", Self.list, at: 10) == "10.0.1.3")
+        var copy = a
+        a.settings.expirationSeconds = 60
+        #expect(a.settings.expirationSeconds == 60)
+        #expect(copy.settings.expirationSeconds == LocalityCacheSettings.defaultExpirationSeconds)
+        var before = a
+        #expect(pick(&before, "10.0.0.1", Self.busyHead, at: 1799) == "10.0.1.3")
+        #expect(pick(&a, "10.0.0.1", Self.busyHead, at: 1800) == "10.0.1.2")  // 1800 ≥ 10 + 60: dropped
+        #expect(pick(&copy, "10.0.0.1", Self.busyHead, at: 1800) == "10.0.1.3")  // 1800 < 10 + 24 h: kept
+    }
+
     @Test("Buckets are the kernel's hash_32(address, 10): 10.0.0.1 falls in bucket 159")
     func bucketHash() {
         // 0x0A000001 × 0x61C88647 mod 2^32 = 0x27C88647; its top 10 bits are 0x9F = 159.

@@ -220,7 +220,7 @@ struct LocalityBasedLeastConnectionReplicationSchedulerTests {
 
     @Test("Random edits, counters and packets: the same picks and sets as a transcription of ip_vs_lblcr.c")
     func matchesTranscription() throws {
-        var rng = LocalityTestRandom(seed: 0x1b1c7)
+        var rng = SplitMix(seed: 0x1b1c7)
         for _ in 0..<20 {
             // The list and trash are kept by a ServiceScheduler; the hooks are delivered to `a` by hand so that a
             // short lblcr_expiration can be used.

@@ -369,7 +369,7 @@ struct LocalityBasedLeastConnectionSchedulerTests {
 
     @Test("Random edits, counters and packets: the same picks as a line-by-line transcription of ip_vs_lblc.c")
     func matchesTranscription() throws {
-        var rng = LocalityTestRandom(seed: 0x1b1c)
+        var rng = SplitMix(seed: 0x1b1c)
         for _ in 0..<20 {
             var s = try ServiceScheduler(tcpService(.lblc), servers: (1...5).map {
                 server("10.0.1.\($0)", weight: Int32(rng.next() % 4))
@@ -456,15 +456,3 @@ struct KernelLblcTranscription {
     }
 }
 
-/// A small deterministic generator for randomized tests.
-struct LocalityTestRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -121,7 +121,7 @@ struct PredictionTests {
     @Test("For every scheduler, predict is the pick of a fresh service over the same list",
           arguments: SchedulerKind.allCases)
     func predictMatchesFreshScheduler(kind: SchedulerKind) throws {
-        var rng = LocalityTestRandom(seed: 0x9e3d ^ UInt64(kind.rawValue.utf8.count))
+        var rng = SplitMix(seed: 0x9e3d ^ UInt64(kind.rawValue.utf8.count))
         for _ in 0..<200 {
             let n = Int(rng.next() % 6)
             let list = (0..<n).map { i in

@@ -240,35 +240,30 @@ enum UDPSender {
             let ok: Bool
             switch (f.sourceAddress, f.destinationAddress) {
             case (.v4(let src), .v4(let dst)):
-                var local = sockaddr_in.make(src, f.sourcePort)
-                var remote = sockaddr_in.make(dst, f.destinationPort)
-                ok = withUnsafePointer(to: &local) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                    }
-                } && withUnsafePointer(to: &remote) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        sendto(fd, payload, payload.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) >= 0
-                    }
-                }
+                ok = bindAndSend(fd, from: sockaddr_in.make(src, f.sourcePort), to: sockaddr_in.make(dst, f.destinationPort),
+                                 payload)
             case (.v6(let src), .v6(let dst)):
-                var local = sockaddr_in6.make(src, f.sourcePort)
-                var remote = sockaddr_in6.make(dst, f.destinationPort)
-                ok = withUnsafePointer(to: &local) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0
-                    }
-                } && withUnsafePointer(to: &remote) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        sendto(fd, payload, payload.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) >= 0
-                    }
-                }
+                ok = bindAndSend(fd, from: sockaddr_in6.make(src, f.sourcePort),
+                                 to: sockaddr_in6.make(dst, f.destinationPort), payload)
             default:
                 return "mixed address families in \(f)"
             }
             if !ok { return "sending \(f.sourceAddress):\(f.sourcePort) → \(f.destinationAddress): errno \(errno)" }
         }
         return nil
+    }
+}
+
+/// bind(2) to `local`, then sendto(2) `remote`; `Address` is sockaddr_in or sockaddr_in6.
+private func bindAndSend<Address>(_ fd: Int32, from local: Address, to remote: Address, _ payload: [UInt8]) -> Bool {
+    let length = socklen_t(MemoryLayout<Address>.size)
+    var local = local
+    var remote = remote
+    let bound = withUnsafePointer(to: &local) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 }
+    }
+    return bound && withUnsafePointer(to: &remote) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, payload, payload.count, 0, $0, length) >= 0 }
     }
 }
 

@@ -25,8 +25,6 @@ let package = Package(
             path: "Tests/IPVSCoreTests",
             swiftSettings: strictSettings
         ),
-        // Tests that need kernel IPVS. They skip visibly on a host without it and run inside the
-        // kernel VM (tools/vm/run), where a skip is a failure. See README "Kernel tests".
         // Linux calls Swift cannot reach through Glibc (GNU extensions, macros).
         .target(
             name: "CIPVSLinux",
@@ -59,6 +57,8 @@ let package = Package(
             exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
+        // Tests that need kernel IPVS. They skip visibly on a host without it and run inside the
+        // kernel VM (tools/vm/run), where a skip is a failure. See README "Kernel tests".
         .testTarget(
             name: "KernelTests",
             dependencies: ["IPVSCore", "CIPVSLinux", "IPVSNetlink"],

@@ -166,42 +166,29 @@ public enum IPVSReplyDecoder {
             statistics: try statistics(a, IPVS_DEST_ATTR_STATS, IPVS_DEST_ATTR_STATS64))
     }
 
-    /// STATS64 when present (every field u64), else the 32-bit STATS (ip_vs_ctl.c `ip_vs_genl_fill_stats`).
+    /// STATS64 when present (every field u64), else the 32-bit STATS (ip_vs_ctl.c `ip_vs_genl_fill_stats`), where
+    /// only the byte counts are u64.
     private static func statistics(_ a: Table, _ stats32: Int, _ stats64: Int) throws(IPVSCodecError) -> IPVSStatistics
     {
-        if let nested = a[stats64] {
-            return try nestedTable(nested, CIPVSNetlink_stats64) { (s) throws(IPVSCodecError) in
-                var r = IPVSStatistics()
-                r.is64Bit = true
-                func get(_ t: Int) -> UInt64 { s[t].map { nla_get_u64($0) } ?? 0 }
-                r.connections = get(Int(IPVS_STATS_ATTR_CONNS))
-                r.incomingPackets = get(Int(IPVS_STATS_ATTR_INPKTS))
-                r.outgoingPackets = get(Int(IPVS_STATS_ATTR_OUTPKTS))
-                r.incomingBytes = get(Int(IPVS_STATS_ATTR_INBYTES))
-                r.outgoingBytes = get(Int(IPVS_STATS_ATTR_OUTBYTES))
-                r.connectionsPerSecond = get(Int(IPVS_STATS_ATTR_CPS))
-                r.incomingPacketsPerSecond = get(Int(IPVS_STATS_ATTR_INPPS))
-                r.outgoingPacketsPerSecond = get(Int(IPVS_STATS_ATTR_OUTPPS))
-                r.incomingBytesPerSecond = get(Int(IPVS_STATS_ATTR_INBPS))
-                r.outgoingBytesPerSecond = get(Int(IPVS_STATS_ATTR_OUTBPS))
-                return r
+        let is64Bit = a[stats64] != nil
+        guard let nested = a[stats64] ?? a[stats32] else { return IPVSStatistics() }
+        return try nestedTable(nested, is64Bit ? CIPVSNetlink_stats64 : CIPVSNetlink_stats) {
+            (s) throws(IPVSCodecError) in
+            func get(_ t: Int, wide: Bool = is64Bit) -> UInt64 {
+                s[t].map { wide ? nla_get_u64($0) : UInt64(nla_get_u32($0)) } ?? 0
             }
-        }
-        guard let nested = a[stats32] else { return IPVSStatistics() }
-        return try nestedTable(nested, CIPVSNetlink_stats) { (s) throws(IPVSCodecError) in
             var r = IPVSStatistics()
-            func get32(_ t: Int) -> UInt64 { s[t].map { UInt64(nla_get_u32($0)) } ?? 0 }
-            func get64(_ t: Int) -> UInt64 { s[t].map { nla_get_u64($0) } ?? 0 }
-            r.connections = get32(Int(IPVS_STATS_ATTR_CONNS))
-            r.incomingPackets = get32(Int(IPVS_STATS_ATTR_INPKTS))
-            r.outgoingPackets = get32(Int(IPVS_STATS_ATTR_OUTPKTS))
-            r.incomingBytes = get64(Int(IPVS_STATS_ATTR_INBYTES))
-            r.outgoingBytes = get64(Int(IPVS_STATS_ATTR_OUTBYTES))
-            r.connectionsPerSecond = get32(Int(IPVS_STATS_ATTR_CPS))
-            r.incomingPacketsPerSecond = get32(Int(IPVS_STATS_ATTR_INPPS))
-            r.outgoingPacketsPerSecond = get32(Int(IPVS_STATS_ATTR_OUTPPS))
-            r.incomingBytesPerSecond = get32(Int(IPVS_STATS_ATTR_INBPS))
-            r.outgoingBytesPerSecond = get32(Int(IPVS_STATS_ATTR_OUTBPS))
+            r.is64Bit = is64Bit
+            r.connections = get(Int(IPVS_STATS_ATTR_CONNS))
+            r.incomingPackets = get(Int(IPVS_STATS_ATTR_INPKTS))
+            r.outgoingPackets = get(Int(IPVS_STATS_ATTR_OUTPKTS))
+            r.incomingBytes = get(Int(IPVS_STATS_ATTR_INBYTES), wide: true)
+            r.outgoingBytes = get(Int(IPVS_STATS_ATTR_OUTBYTES), wide: true)
+            r.connectionsPerSecond = get(Int(IPVS_STATS_ATTR_CPS))
+            r.incomingPacketsPerSecond = get(Int(IPVS_STATS_ATTR_INPPS))
+            r.outgoingPacketsPerSecond = get(Int(IPVS_STATS_ATTR_OUTPPS))
+            r.incomingBytesPerSecond = get(Int(IPVS_STATS_ATTR_INBPS))
+            r.outgoingBytesPerSecond = get(Int(IPVS_STATS_ATTR_OUTBPS))
             return r
         }
     }

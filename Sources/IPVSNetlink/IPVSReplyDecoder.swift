@@ -72,9 +72,8 @@ public enum IPVSReplyDecoder {
         guard message.count >= NetlinkFrame.headerSize + 4,
             Int(NetlinkFrame.u32(message, 0)) <= message.count
         else { throw .truncated }
-        // libnl's parsers take non-const pointers but only read; the copy keeps `message` itself untouched.
-        var bytes = message
-        let result: Result<T, IPVSCodecError> = bytes.withUnsafeMutableBytes { raw in
+        // CIPVSNetlink_parse_message takes the message const (libnl only reads it): no copy needed.
+        let result: Result<T, IPVSCodecError> = message.withUnsafeBytes { raw in
             var table = Table(repeating: nil, count: Int(CIPVSNetlink_max_attribute(family)) + 1)
             let status = table.withUnsafeMutableBufferPointer {
                 CIPVSNetlink_parse_message(raw.baseAddress!, family, $0.baseAddress)

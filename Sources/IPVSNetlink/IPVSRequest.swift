@@ -69,7 +69,6 @@ public struct IPVSRequest: Hashable, Sendable {
     public static var flush: Self { .init(command: cmd(IPVS_CMD_FLUSH)) }
 
     static func cmd(_ c: Int) -> UInt8 { UInt8(c) }
-    static func cmd(_ c: UInt32) -> UInt8 { UInt8(c) }
 
     /// The netlink message: header (NLM_F_REQUEST, NLM_F_ACK, and NLM_F_DUMP for a dump), generic netlink header
     /// (version IPVS_GENL_VERSION) and attributes.

@@ -1,3 +1,5 @@
+import CNetlink
+
 /// One netlink message in a receive buffer: its header fields and where it lies. Pure byte parsing, no I/O.
 public struct NetlinkFrame: Hashable, Sendable {
     public var type: UInt16
@@ -9,13 +11,11 @@ public struct NetlinkFrame: Hashable, Sendable {
 
     /// NLMSG_ERROR's error field: 0 for an acknowledgement, a negative errno for a failure; nil for other types.
     public var errorCode: Int32? {
-        guard type == UInt16(NetlinkFrame.errorType) || type == UInt16(NetlinkFrame.doneType), bytes.count >= 20
+        guard type == UInt16(NLMSG_ERROR) || type == UInt16(NLMSG_DONE), bytes.count >= 20
         else { return nil }
         return Int32(bitPattern: Self.u32(bytes, 16))
     }
 
-    static let errorType = 2  // NLMSG_ERROR
-    static let doneType = 3  // NLMSG_DONE
     static let headerSize = 16
 
     static func u32(_ b: [UInt8], _ at: Int) -> UInt32 {

@@ -52,7 +52,7 @@ enum Fixture {
     func requestIsByteForByteWhatIpvsadmSent(command: String, request: IPVSRequest) throws {
         let block = try #require(GoldenVectors.shared.block(command))
         let theirs = try #require(block.request(Int(request.command)), "no command \(request.command) in \(command)")
-        let header = CapturedHeader(theirs)
+        let header = try CapturedHeader(theirs)
         let ours = try request.encode(family: header.family, sequence: header.sequence, portID: header.portID)
         #expect(ours == theirs, "\(Attribute.top(ours)) vs \(Attribute.top(theirs))")
     }
@@ -99,7 +99,7 @@ enum Fixture {
     static func pair(_ command: String, _ request: IPVSRequest) throws -> ([UInt8], [UInt8]) {
         let block = try #require(GoldenVectors.shared.block(command))
         let theirs = try #require(block.request(Int(request.command)))
-        let header = CapturedHeader(theirs)
+        let header = try CapturedHeader(theirs)
         return (try request.encode(family: header.family, sequence: header.sequence, portID: header.portID), theirs)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import IPVSNetlink
+import Testing
 
 /// The messages of Fixtures/ipvsadm-kernel.txt (written by Fixtures/capture in the kernel VM): for each ipvsadm
 /// command, what ipvsadm sent to the kernel's IPVS and what the kernel answered.
@@ -61,10 +62,12 @@ struct CapturedHeader {
     var sequence: UInt32
     var portID: UInt32
 
-    init(_ m: [UInt8]) {
-        family = UInt16(m[4]) | UInt16(m[5]) << 8
-        sequence = UInt32(m[8]) | UInt32(m[9]) << 8 | UInt32(m[10]) << 16 | UInt32(m[11]) << 24
-        portID = UInt32(m[12]) | UInt32(m[13]) << 8 | UInt32(m[14]) << 16 | UInt32(m[15]) << 24
+    init(_ m: [UInt8]) throws {
+        // A captured request is one whole message: NetlinkFrame reads its header (the type is the family id).
+        let frame = try #require(try NetlinkFrame.split(m).first)
+        family = frame.type
+        sequence = frame.sequence
+        portID = frame.portID
     }
 }
 

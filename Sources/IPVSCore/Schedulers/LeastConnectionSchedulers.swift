@@ -7,6 +7,13 @@ public struct LoadKey: Sendable, Hashable {
     public var eligible: Bool
     /// nq only: the destination has no active connection.
     public var idle: Bool
+
+    /// The kernel's weighted comparison `loh * dw > doh * lw` (64-bit): `other`, later in the list, has a strictly
+    /// lower overhead per weight than `self` (wlc, sed, nq).
+    @inline(__always)
+    func isBeatenByLowerRatio(_ other: LoadKey) -> Bool {
+        overhead &* other.weight > other.overhead &* weight
+    }
 }
 
 /// lc — net/netfilter/ipvs/ip_vs_lc.c `ip_vs_lc_schedule`: skips overloaded and weight-0 destinations and takes
@@ -33,9 +40,7 @@ public struct WeightedLeastConnectionScheduler: TournamentScheduler {
             LoadKey(overhead: d.connectionOverhead, weight: Int64(d.weight), eligible: d.isSchedulable, idle: false)
         }
         public static func isEligible(_ k: LoadKey) -> Bool { k.eligible }
-        public static func rightWins(_ l: LoadKey, _ r: LoadKey) -> Bool {
-            l.overhead &* r.weight > r.overhead &* l.weight
-        }
+        public static func rightWins(_ l: LoadKey, _ r: LoadKey) -> Bool { l.isBeatenByLowerRatio(r) }
     }
     public var tree: TournamentTree<Policy>
     public init(tree: TournamentTree<Policy>) { self.tree = tree }
@@ -49,9 +54,7 @@ public struct ShortestExpectedDelayScheduler: TournamentScheduler {
                     idle: false)
         }
         public static func isEligible(_ k: LoadKey) -> Bool { k.eligible }
-        public static func rightWins(_ l: LoadKey, _ r: LoadKey) -> Bool {
-            l.overhead &* r.weight > r.overhead &* l.weight
-        }
+        public static func rightWins(_ l: LoadKey, _ r: LoadKey) -> Bool { l.isBeatenByLowerRatio(r) }
     }
     public var tree: TournamentTree<Policy>
     public init(tree: TournamentTree<Policy>) { self.tree = tree }
@@ -69,7 +72,7 @@ public struct NeverQueueScheduler: TournamentScheduler {
         public static func rightWins(_ l: LoadKey, _ r: LoadKey) -> Bool {
             if l.idle { return false }
             if r.idle { return true }
-            return l.overhead &* r.weight > r.overhead &* l.weight
+            return l.isBeatenByLowerRatio(r)
         }
     }
     public var tree: TournamentTree<Policy>

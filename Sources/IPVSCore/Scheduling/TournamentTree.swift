@@ -64,7 +64,7 @@ public struct TournamentTree<Policy: TournamentPolicy>: Sendable {
     /// The winning destination's index, or `nil` when none is eligible.
     @inlinable
     public var winner: Int? {
-        let w = winners[1 < winners.count ? 1 : 0]
+        let w = winners[1]  // there are always at least two nodes: leafBase >= 1
         return w >= 0 ? Int(w) : nil
     }
 

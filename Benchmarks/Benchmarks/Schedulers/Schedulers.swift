@@ -74,13 +74,7 @@ let benchmarks: @Sendable () -> Void = {
             Benchmark("pick \(kind) N=\(count)") { benchmark in
                 var service = template
                 _ = service.schedule(flows[0], now: now)
-                var sum = 0
-                benchmark.startMeasurement()
-                for i in benchmark.scaledIterations {
-                    sum &+= service.schedule(flows[i & (flowCount - 1)], now: now) ?? -1
-                }
-                benchmark.stopMeasurement()
-                blackHole(sum)
+                measurePicks(benchmark, &service, flows, now)
             }
         }
     }
@@ -94,13 +88,7 @@ let benchmarks: @Sendable () -> Void = {
             Benchmark("pick \(kind) idle N=\(count)") { benchmark in
                 var service = template
                 for flow in flows { _ = service.schedule(flow, now: now) }  // fill the cache
-                var sum = 0
-                benchmark.startMeasurement()
-                for i in benchmark.scaledIterations {
-                    sum &+= service.schedule(flows[i & (flowCount - 1)], now: now) ?? -1
-                }
-                benchmark.stopMeasurement()
-                blackHole(sum)
+                measurePicks(benchmark, &service, flows, now)
             }
         }
     }
@@ -159,6 +147,17 @@ let benchmarks: @Sendable () -> Void = {
             }
         }
     }
+}
+
+/// The measured part of every "pick" benchmark: `benchmark.scaledIterations` picks over the flows.
+func measurePicks(_ benchmark: Benchmark, _ service: inout ServiceScheduler, _ flows: [Flow], _ now: Timestamp) {
+    var sum = 0
+    benchmark.startMeasurement()
+    for i in benchmark.scaledIterations {
+        sum &+= service.schedule(flows[i & (flowCount - 1)], now: now) ?? -1
+    }
+    benchmark.stopMeasurement()
+    blackHole(sum)
 }
 
 /// Registers "direct <kind> N=<count>": `A.schedule` on a DestinationList, as ServiceScheduler would call it.

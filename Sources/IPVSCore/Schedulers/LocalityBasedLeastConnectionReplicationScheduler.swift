@@ -80,15 +80,12 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
         // Value semantics: mutated only when uniquely referenced (`ensureUnique`), so exclusivity needs no run-time
         // check.
         @exclusivity(unchecked) var settings: LocalityCacheSettings
-        /// `settings.expirationNanoseconds`, kept beside it so that a pick does not recompute it.
         @exclusivity(unchecked) var expiration: UInt64
         @exclusivity(unchecked) var table: LocalityTable<DestinationSet>
         @exclusivity(unchecked) var load: LocalityLoadIndex
         /// Deleted servers as they were when deleted (the kernel's trash keeps the same `struct ip_vs_dest`), for set
         /// members that are no longer in the list.
         @exclusivity(unchecked) var trashed: [DestinationKey: DestinationState]
-        /// Counts the additions and removals, the only changes that move servers in the list: hints recorded at the
-        /// current version still say where their servers are, with no need to compare keys.
         @exclusivity(unchecked) var listVersion: UInt64
 
         init(settings: LocalityCacheSettings, table: consuming LocalityTable<DestinationSet>, load: LocalityLoadIndex,
@@ -255,8 +252,7 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
         get { state.settings }
         set {
             State.ensureUnique(&state)
-            state.settings = newValue
-            state.expiration = newValue.expirationNanoseconds
+            state.apply(newValue)
         }
     }
 
@@ -272,27 +268,25 @@ public struct LocalityBasedLeastConnectionReplicationScheduler: SchedulingAlgori
 
     public mutating func destinationAdded(at index: Int, in destinations: DestinationList) {
         State.ensureUnique(&state)
-        state.load.rebuild(destinations)
+        state.listChanged(destinations)
         state.trashed[destinations[index].key] = nil
-        state.listVersion += 1
     }
 
     public mutating func destinationRemoved(_ removed: DestinationState, at index: Int,
                                             in destinations: DestinationList) {
         State.ensureUnique(&state)
-        state.load.rebuild(destinations)
+        state.listChanged(destinations)
         state.trashed[removed.key] = removed
-        state.listVersion += 1
     }
 
     public mutating func destinationUpdated(at index: Int, in destinations: DestinationList) {
         State.ensureUnique(&state)
-        state.load.update(at: index, destinations)
+        state.destinationChanged(at: index, destinations)
     }
 
     public mutating func countersChanged(at index: Int, in destinations: DestinationList) {
         State.ensureUnique(&state)
-        state.load.update(at: index, destinations)
+        state.destinationChanged(at: index, destinations)
     }
 
     public mutating func trashedCountersChanged(_ trashedState: DestinationState) {

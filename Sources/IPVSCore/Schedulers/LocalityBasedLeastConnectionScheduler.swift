@@ -40,12 +40,9 @@ public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
         // Value semantics: mutated only when uniquely referenced (`ensureUnique`), so exclusivity needs no run-time
         // check.
         @exclusivity(unchecked) var settings: LocalityCacheSettings
-        /// `settings.expirationNanoseconds`, kept beside it so that a pick does not recompute it.
         @exclusivity(unchecked) var expiration: UInt64
         @exclusivity(unchecked) var table: LocalityTable<CachedDestination>
         @exclusivity(unchecked) var load: LocalityLoadIndex
-        /// Counts the additions and removals, the only changes that move servers in the list: a hint recorded at the
-        /// current version still says where its server is, with no need to compare keys.
         @exclusivity(unchecked) var listVersion: UInt64 = 0
 
         init(settings: LocalityCacheSettings, table: consuming LocalityTable<CachedDestination>,
@@ -126,8 +123,7 @@ public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
         get { state.settings }
         set {
             State.ensureUnique(&state)
-            state.settings = newValue
-            state.expiration = newValue.expirationNanoseconds
+            state.apply(newValue)
         }
     }
 
@@ -143,25 +139,23 @@ public struct LocalityBasedLeastConnectionScheduler: SchedulingAlgorithm {
 
     public mutating func destinationAdded(at index: Int, in destinations: DestinationList) {
         State.ensureUnique(&state)
-        state.load.rebuild(destinations)
-        state.listVersion += 1
+        state.listChanged(destinations)
     }
 
     public mutating func destinationRemoved(_ removed: DestinationState, at index: Int,
                                             in destinations: DestinationList) {
         State.ensureUnique(&state)
-        state.load.rebuild(destinations)
-        state.listVersion += 1
+        state.listChanged(destinations)
     }
 
     public mutating func destinationUpdated(at index: Int, in destinations: DestinationList) {
         State.ensureUnique(&state)
-        state.load.update(at: index, destinations)
+        state.destinationChanged(at: index, destinations)
     }
 
     public mutating func countersChanged(at index: Int, in destinations: DestinationList) {
         State.ensureUnique(&state)
-        state.load.update(at: index, destinations)
+        state.destinationChanged(at: index, destinations)
     }
 
     /// ip_vs_lblc.c `ip_vs_lblc_schedule`. A cache hit on a usable server does not allocate.

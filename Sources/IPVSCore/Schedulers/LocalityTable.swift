@@ -27,6 +27,14 @@ public struct LocalityCacheSettings: Hashable, Sendable {
 /// is one pointer, and a pick checks one reference count before mutating. The class owns the table's raw storage,
 /// so the copy is a deep one (`copy()`), not a shared one.
 protocol LocalitySchedulerState: AnyObject {
+    /// The `lblc(r)_expiration` sysctl and the set-up time.
+    var settings: LocalityCacheSettings { get set }
+    /// `settings.expirationNanoseconds`, kept beside it so that a pick does not recompute it.
+    var expiration: UInt64 { get set }
+    var load: LocalityLoadIndex { get set }
+    /// Counts the additions and removals, the only changes that move servers in the list: a hint recorded at the
+    /// current version still says where its server is, with no need to compare keys.
+    var listVersion: UInt64 { get set }
     func copy() -> Self
 }
 
@@ -40,6 +48,24 @@ extension LocalitySchedulerState {
     /// The rare half of `ensureUnique`, out of line so that a pick's code stays small.
     @inline(never)
     private static func copy(_ state: inout Self) { state = state.copy() }
+
+    /// New settings, and the expiration kept beside them.
+    func apply(_ newSettings: LocalityCacheSettings) {
+        settings = newSettings
+        expiration = newSettings.expirationNanoseconds
+    }
+
+    /// After a server was added to or removed from the list (`add_dest`, `del_dest`): servers moved, so the load
+    /// index is rebuilt and every hint goes out of date.
+    func listChanged(_ destinations: DestinationList) {
+        load.rebuild(destinations)
+        listVersion += 1
+    }
+
+    /// After server `index` changed in place (`upd_dest`, or its counters): nothing moved.
+    func destinationChanged(at index: Int, _ destinations: DestinationList) {
+        load.update(at: index, destinations)
+    }
 }
 
 /// The per-service table lblc and lblcr keep (`struct ip_vs_lblc_table`, `struct ip_vs_lblcr_table`): entries keyed

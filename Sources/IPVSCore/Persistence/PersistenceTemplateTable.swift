@@ -60,7 +60,7 @@ public struct PersistenceTemplateTable: Sendable {
     /// head of its key's chain, its timer running from `now`.
     mutating func create(_ key: PersistenceTemplateKey, destination: DestinationKey, timeoutSeconds: UInt64,
                          now: Timestamp) -> ID {
-        insert(key, destination: destination, expires: Self.later(now, seconds: timeoutSeconds),
+        insert(key, destination: destination, expires: now.adding(seconds: timeoutSeconds),
                timeoutSeconds: timeoutSeconds)
     }
 
@@ -88,7 +88,7 @@ public struct PersistenceTemplateTable: Sendable {
     /// ip_vs_conn.c `ip_vs_conn_put` on a template: its timer restarts with its own timeout.
     mutating func refresh(_ id: ID, now: Timestamp) {
         guard let t = slots[id] else { return }
-        let expires = Self.later(now, seconds: t.timeoutSeconds)
+        let expires = now.adding(seconds: t.timeoutSeconds)
         // The new expiry is never earlier than the queued one (see `popExpired`), so the queue entry stays.
         if expires > t.expires { slots[id]!.expires = expires }
     }
@@ -147,8 +147,6 @@ public struct PersistenceTemplateTable: Sendable {
         chain.removeAll { $0 == id }
         if !chain.isEmpty { chains[key] = chain }
     }
-
-    static func later(_ t: Timestamp, seconds: UInt64) -> Timestamp { t.adding(seconds: seconds) }
 }
 
 /// A binary min-heap of (time, template) timer entries.

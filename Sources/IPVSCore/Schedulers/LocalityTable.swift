@@ -142,7 +142,7 @@ struct LocalityTable<Value: Sendable>: ~Copyable {
     /// The entry count at which the chains split: an eighth of the number of chains, so that a hit almost always
     /// finds its entry first on its chain (a second step is a branch the processor rarely predicts, and a dependent
     /// load), at 32 bytes of chain heads per entry.
-    private var splitThreshold = 1 << (Self.bucketBits - 3)
+    private var splitThreshold: Int { 1 << (chainBits - 3) }
     /// The pool the chains run through: `capacity` slots, of which the first `used` are initialized (entries or
     /// free slots). It grows by doubling and freed slots are reused, so adding an entry rarely allocates.
     private var slots: UnsafeMutablePointer<Slot>
@@ -178,7 +178,6 @@ struct LocalityTable<Value: Sendable>: ~Copyable {
     /// A copy of `other` with storage of its own.
     init(copying other: borrowing LocalityTable) {
         chainShift = other.chainShift
-        splitThreshold = other.splitThreshold
         let chains = 1 << other.chainBits
         heads = .allocate(capacity: chains)
         heads.initialize(from: other.heads, count: chains)
@@ -309,7 +308,6 @@ struct LocalityTable<Value: Sendable>: ~Copyable {
         heads.deallocate()
         heads = split
         chainShift -= 1
-        splitThreshold *= 2
     }
 
     /// Doubles the pool. Only called with no free slot, so every slot is an entry and every value initialized.

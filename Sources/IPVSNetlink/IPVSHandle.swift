@@ -12,14 +12,19 @@ import IPVSCore
 /// Not thread-safe: one request at a time (a netlink socket runs one dump at a time anyway). Open one handle per
 /// thread to read in parallel.
 public struct IPVSHandle: ~Copyable {
-    private let socket: OpaquePointer
-    private let descriptor: Int32
+    let socket: OpaquePointer
+    let descriptor: Int32
     /// The IPVS generic netlink family id (the kernel assigns it when ip_vs registers).
     public let familyID: UInt16
     /// The socket's netlink port id, which every reply must carry.
     public let portID: UInt32
-    private var sequence: UInt32
-    private var buffer: [UInt8]
+    var sequence: UInt32
+    var buffer: [UInt8]
+    /// Netlink messages sent on this handle that change the kernel's tables (every command but the GET ones and
+    /// dumps), batches included: what "one changed destination = one mutating message" counts.
+    public internal(set) var mutatingMessagesSent = 0
+    /// Read requests sent on this handle (GET commands and dumps; a dump counts once however many parts it has).
+    public internal(set) var readRequestsSent = 0
 
     /// Opens a handle in the caller's network namespace, or in the one at `networkNamespace` (a path such as
     /// `/run/netns/NAME` or `/proc/PID/ns/net`). The socket lives in that namespace for its whole life; the
@@ -144,6 +149,7 @@ public struct IPVSHandle: ~Copyable {
         do {
             message = try request.encode(family: familyID, sequence: expected, portID: portID)
         } catch { throw IPVSError(operation, .malformedReply(error)) }
+        if request.isRead { readRequestsSent += 1 } else { mutatingMessagesSent += 1 }
         _ = try Self.retryingEINTR(operation, "send") {
             message.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, 0) }
         }
@@ -187,7 +193,7 @@ public struct IPVSHandle: ~Copyable {
         return first
     }
 
-    private mutating func decodeAll<T>(
+    mutating func decodeAll<T>(
         _ request: IPVSRequest, _ operation: IPVSError.Operation,
         _ decode: ([UInt8]) throws(IPVSCodecError) -> T
     ) throws(IPVSError) -> [T] {
@@ -201,7 +207,7 @@ public struct IPVSHandle: ~Copyable {
     }
 
     /// The one system call funnel: retries EINTR, maps EAGAIN (the socket timeout) and ENOBUFS to their reasons.
-    private static func retryingEINTR(
+    static func retryingEINTR(
         _ operation: IPVSError.Operation, _ call: String, _ body: () -> Int
     ) throws(IPVSError) -> Int {
         while true {

@@ -12,8 +12,10 @@ import Synchronization
 ///
 /// Memory: `shards × objects × 64` bytes, allocated once.
 public final class ShardedStatistics: @unchecked Sendable {
+    /// The number of shards: the requested number rounded up to a power of two. Shard `i` is `i & (shardCount - 1)`.
     public let shardCount: Int
     public let objectCount: Int
+    @usableFromInline let shardMask: Int
     /// Words per (shard, object) line: five counters, three words of padding.
     @usableFromInline static let stride = 8
     @usableFromInline let words: UnsafeMutablePointer<Atomic<UInt64>>
@@ -25,7 +27,10 @@ public final class ShardedStatistics: @unchecked Sendable {
     public init(objects: Int, shards: Int) {
         precondition(objects > 0 && shards > 0, "ShardedStatistics needs at least one object and one shard")
         objectCount = objects
-        shardCount = shards
+        var n = 1
+        while n < shards { n <<= 1 }
+        shardCount = n
+        shardMask = n - 1
         let count = objects * shards * Self.stride
         let raw = UnsafeMutableRawPointer.allocate(
             byteCount: count * MemoryLayout<Atomic<UInt64>>.stride, alignment: 64)
@@ -40,7 +45,7 @@ public final class ShardedStatistics: @unchecked Sendable {
 
     @inlinable
     func line(_ object: Int, shard: Int) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        words + ((shard % shardCount) * objectCount + object) * Self.stride
+        words + ((shard & shardMask) * objectCount + object) * Self.stride
     }
 
     /// One packet of `bytes` bytes in `direction`, counted for `object` in `shard`.

@@ -1,4 +1,7 @@
 import CIPVSNetlink
+import CNetlink
+import Glibc
+import IPVSCore
 
 extension IPVSRequest {
     /// A GET command or a dump: reads the kernel's tables without changing them (ip_vs_ctl.c: the GET commands
@@ -11,6 +14,473 @@ extension IPVSRequest {
             return true
         default:
             return false
+        }
+    }
+
+    /// The operation an error on this request is reported as (ipvsadm's name for the command).
+    public var operation: IPVSError.Operation {
+        switch Int(command) {
+        case IPVS_CMD_NEW_SERVICE: return .addService
+        case IPVS_CMD_SET_SERVICE: return .editService
+        case IPVS_CMD_DEL_SERVICE: return .deleteService
+        case IPVS_CMD_GET_SERVICE: return isDump ? .listServices : .getService
+        case IPVS_CMD_NEW_DEST: return .addDestination
+        case IPVS_CMD_SET_DEST: return .editDestination
+        case IPVS_CMD_DEL_DEST: return .deleteDestination
+        case IPVS_CMD_GET_DEST: return .listDestinations
+        case IPVS_CMD_GET_CONFIG: return .getTimeouts
+        case IPVS_CMD_SET_CONFIG: return .setTimeouts
+        case IPVS_CMD_FLUSH: return .flush
+        default: return .getInfo
+        }
+    }
+}
+
+/// What became of each request of a batch (``IPVSHandle/perform(batch:)``).
+///
+/// Requests are applied in order and independently: the kernel goes on with the next message after one fails
+/// (af_netlink.c `netlink_rcv_skb` acknowledges the failure and carries on), so a failure in the middle leaves the
+/// requests before and after it applied.
+public struct IPVSBatchResult: Sendable {
+    /// One request the kernel refused: its index in the batch, the request, and the error.
+    public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
+        public var index: Int
+        public var request: IPVSRequest
+        public var error: IPVSError
+        public var description: String { "request \(index): \(error)" }
+    }
+
+    public enum Outcome: Hashable, Sendable {
+        /// The kernel carried it out.
+        case applied
+        /// The kernel refused it (nothing of it was applied).
+        case failed(IPVSError)
+        /// Sent, but its answer was lost (receive buffer overflow) or did not come in time: it may or may not have
+        /// been applied. Read the kernel back to know.
+        case unconfirmed(IPVSError)
+        /// Never sent (an earlier send failed, or the batch stopped): not applied.
+        case notSent(IPVSError)
+    }
+
+    /// How many requests the batch had.
+    public let count: Int
+    /// The refused requests, in batch order.
+    public internal(set) var failures: [Failure] = []
+    /// Requests whose outcome is unknown, with why.
+    public internal(set) var unconfirmed: [(range: Range<Int>, error: IPVSError)] = []
+    /// The requests from `notSent.lowerBound` on were never sent, with the error that stopped the batch.
+    public internal(set) var notSent: (range: Range<Int>, error: IPVSError)?
+    /// Netlink sends (one message buffer each) the batch took.
+    public internal(set) var sends = 0
+
+    init(count: Int) { self.count = count }
+
+    /// Requests known to be applied.
+    public var appliedCount: Int {
+        count - failures.count - unconfirmed.reduce(0) { $0 + $1.range.count } - (notSent?.range.count ?? 0)
+    }
+
+    /// True when every request was applied.
+    public var allApplied: Bool { failures.isEmpty && unconfirmed.isEmpty && notSent == nil }
+
+    /// What became of request `index`.
+    public func outcome(of index: Int) -> Outcome {
+        precondition(index >= 0 && index < count, "request \(index) is not in a batch of \(count)")
+        if let notSent, notSent.range.contains(index) { return .notSent(notSent.error) }
+        if let u = unconfirmed.first(where: { $0.range.contains(index) }) { return .unconfirmed(u.error) }
+        // Failures are in index order.
+        var low = 0
+        var high = failures.count
+        while low < high {
+            let mid = (low + high) / 2
+            if failures[mid].index < index { low = mid + 1 } else { high = mid }
+        }
+        if low < failures.count, failures[low].index == index { return .failed(failures[low].error) }
+        return .applied
+    }
+}
+
+extension IPVSHandle {
+    /// Largest buffer of messages sent at once. The C reference client peaked with sends of up to 1 MiB; the
+    /// send buffer must hold it (af_netlink.c `netlink_sendmsg`: a send over `sk_sndbuf - 32` fails EMSGSIZE).
+    static let batchSendLimit = 1 << 20
+    /// Receive buffer asked for while a batch runs: room for an error per message of the largest send. An error
+    /// message costs about 768 bytes of buffer (its skb's truesize), and 212 992 bytes, the default, hold about 270.
+    static let batchReceiveBuffer = 32 << 20
+    /// Buffer space one error answer takes in the receive queue (skb truesize of a capped NLMSG_ERROR), rounded up.
+    static let errorAnswerCost = 1024
+
+    /// Sends many requests with as few sends as the socket buffers allow, and attributes every error to its
+    /// request.
+    ///
+    /// Messages are laid out one after the other in one buffer and sent with one `send` each buffer-full; only the
+    /// last message of each send asks for an acknowledgement (NLM_F_ACK): the kernel answers a failed message with
+    /// its error whatever the flag (af_netlink.c `netlink_rcv_skb`), so the errors come back per message and one
+    /// ack closes the send. Acks on every message would overflow the default receive buffer (ENOBUFS, lost answers).
+    /// The socket is set up for it: NETLINK_CAP_ACK (errors do not echo the request), the receive buffer raised
+    /// with SO_RCVBUFFORCE (root) or SO_RCVBUF, the send buffer with SO_SNDBUFFORCE or SO_SNDBUF; with smaller
+    /// buffers (no CAP_NET_ADMIN) the sends are smaller.
+    ///
+    /// Read requests (GET, dumps) cannot be batched: one dump runs at a time per socket. Passing one is a
+    /// programming error.
+    ///
+    /// - Returns: what became of each request. Never throws for one refused request; a send or receive that fails
+    ///   stops the batch, and the result says which requests were not sent or have no answer.
+    public mutating func perform(batch requests: [IPVSRequest]) -> IPVSBatchResult {
+        var result = IPVSBatchResult(count: requests.count)
+        guard !requests.isEmpty else { return result }
+        for (index, request) in requests.enumerated() {
+            precondition(!request.isRead, "request \(index) of the batch reads (\(request.operation.rawValue))")
+        }
+        let (sendLimit, messagesPerSend) = prepareForBatch()
+        var out = [UInt8](repeating: 0, count: sendLimit)
+        var next = 0
+        while next < requests.count {
+            let first = next
+            let firstSequence = sequence &+ 1
+            // Lay out messages until the buffer or the answer budget is full; the last one asks for an ack.
+            var length = 0
+            var lengths: (last: Int, lastOffset: Int) = (0, 0)
+            out.withUnsafeMutableBytes { buffer in
+                while next < requests.count, next - first < messagesPerSend {
+                    let written = IPVSMessageWriter.write(
+                        requests[next], into: buffer, at: length, family: familyID,
+                        sequence: firstSequence &+ UInt32(truncatingIfNeeded: next - first), portID: portID,
+                        acknowledge: false)
+                    guard let written else { break }
+                    lengths = (written, length)
+                    length += written
+                    next += 1
+                }
+            }
+            if next == first {
+                // One message larger than the whole buffer (cannot happen with IPVS's attributes): send it alone.
+                let request = requests[next]
+                result.notSent = (
+                    first..<requests.count, IPVSError(request.operation, .malformedReply(.messageTooLarge))
+                )
+                return result
+            }
+            // NLM_F_ACK on the last message (flags at offset 6 of its header).
+            let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK)
+            out[lengths.lastOffset + 6] = UInt8(truncatingIfNeeded: flags)
+            out[lengths.lastOffset + 7] = UInt8(truncatingIfNeeded: flags >> 8)
+            sequence = firstSequence &+ UInt32(truncatingIfNeeded: next - first - 1)
+            mutatingMessagesSent += next - first
+
+            let sent = Self.retryingEINTROrFail(requests[first].operation, "send") {
+                out.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, length, 0) }
+            }
+            result.sends += 1
+            if case .failure(let error) = sent {
+                result.notSent = (first..<requests.count, error)
+                return result
+            }
+            if let stop = collectAnswers(
+                requests, first..<next, firstSequence: firstSequence, into: &result)
+            {
+                if next < requests.count { result.notSent = (next..<requests.count, stop) }
+                return result
+            }
+        }
+        return result
+    }
+
+    /// Reads the answers to one send: errors for refused messages, then the ack (or error) of the last one.
+    /// Returns the error that should stop the batch (no final answer), or nil.
+    private mutating func collectAnswers(
+        _ requests: [IPVSRequest], _ range: Range<Int>, firstSequence: UInt32, into result: inout IPVSBatchResult
+    ) -> IPVSError? {
+        let lastSequence = firstSequence &+ UInt32(truncatingIfNeeded: range.count - 1)
+        var lost: IPVSError? = nil
+        let failuresBefore = result.failures.count
+        while true {
+            let received = Self.retryingEINTROrFail(requests[range.last!].operation, "recv") {
+                buffer.withUnsafeMutableBytes { Glibc.recv(descriptor, $0.baseAddress, $0.count, 0) }
+            }
+            let count: Int
+            switch received {
+            case .success(let n): count = n
+            case .failure(let error):
+                if case .repliesLost = error.reason {
+                    // Some answers were dropped; the final ack may still come. Whatever had no error is unknown.
+                    lost = error
+                    continue
+                }
+                markUnconfirmed(range, failuresFrom: failuresBefore, error, &result)
+                return error
+            }
+            var done = false
+            buffer.withUnsafeBytes { bytes in
+                var offset = 0
+                while count - offset >= 16 {
+                    let length = Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+                    guard length >= 16, offset + length <= count else { break }
+                    let type = bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self)
+                    let seq = bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)
+                    let port = bytes.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self)
+                    let delta = seq &- firstSequence
+                    if port == portID, Int(delta) < range.count, type == UInt16(NLMSG_ERROR), length >= 20 {
+                        let code = bytes.loadUnaligned(fromByteOffset: offset + 16, as: Int32.self)
+                        let index = range.lowerBound + Int(delta)
+                        if code != 0 {
+                            let request = requests[index]
+                            result.failures.append(
+                                .init(
+                                    index: index, request: request,
+                                    error: IPVSError(request.operation, .kernel(errno: -code))))
+                        }
+                        if seq == lastSequence { done = true }
+                    }
+                    offset += (length + 3) & ~3
+                }
+            }
+            if done {
+                if let lost { markUnconfirmed(range, failuresFrom: failuresBefore, lost, &result) }
+                return nil
+            }
+        }
+    }
+
+    /// Every request of `range` without a recorded failure: outcome unknown.
+    private func markUnconfirmed(
+        _ range: Range<Int>, failuresFrom start: Int, _ error: IPVSError, _ result: inout IPVSBatchResult
+    ) {
+        let failed = Set(result.failures[start...].map(\.index))
+        var runStart: Int? = nil
+        for index in range {
+            if failed.contains(index) {
+                if let s = runStart { result.unconfirmed.append((s..<index, error)) }
+                runStart = nil
+            } else if runStart == nil {
+                runStart = index
+            }
+        }
+        if let s = runStart { result.unconfirmed.append((s..<range.upperBound, error)) }
+    }
+
+    /// ``retryingEINTR`` as a Result, for the batch, which reports rather than throws.
+    private static func retryingEINTROrFail(
+        _ operation: IPVSError.Operation, _ call: String, _ body: () -> Int
+    ) -> Result<Int, IPVSError> {
+        do throws(IPVSError) {
+            return .success(try retryingEINTR(operation, call, body))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Sets the socket up for batches and returns how many bytes and messages one send may carry.
+    private func prepareForBatch() -> (bytes: Int, messages: Int) {
+        var one: Int32 = 1
+        // Errors without the request echoed (4.3 and later); harmless to ask again.
+        _ = setsockopt(descriptor, SOL_NETLINK, NETLINK_CAP_ACK, &one, socklen_t(MemoryLayout<Int32>.size))
+        let receive = Self.raise(descriptor, SO_RCVBUFFORCE, SO_RCVBUF, to: Self.batchReceiveBuffer)
+        let send = Self.raise(descriptor, SO_SNDBUFFORCE, SO_SNDBUF, to: Self.batchSendLimit)
+        // af_netlink.c netlink_sendmsg: len > sk_sndbuf - 32 fails. The answers of one send must fit the receive
+        // buffer: the final ack, and an error per message at worst.
+        let bytes = max(4096, min(Self.batchSendLimit, send - 32))
+        let messages = max(1, receive / Self.errorAnswerCost - 1)
+        return (bytes, messages)
+    }
+
+    /// Raises a socket buffer to `size` if it is smaller (the forced option first, the plain one capped by
+    /// net.core.*mem_max otherwise) and returns what the socket has (the kernel doubles the value set).
+    private static func raise(_ descriptor: Int32, _ forced: Int32, _ plain: Int32, to size: Int) -> Int {
+        func current() -> Int {
+            var value: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            _ = getsockopt(descriptor, SOL_SOCKET, plain, &value, &length)
+            return Int(value)
+        }
+        let now = current()
+        if now >= size { return now }
+        var wanted = Int32(size / 2)
+        let length = socklen_t(MemoryLayout<Int32>.size)
+        if setsockopt(descriptor, SOL_SOCKET, forced, &wanted, length) != 0 {
+            _ = setsockopt(descriptor, SOL_SOCKET, plain, &wanted, length)
+        }
+        return current()
+    }
+}
+
+/// Writes IPVS requests straight into a caller's buffer: no libnl message, no allocation per message. The layout
+/// is IPVSRequest.encode's (libipvs's) byte for byte; a host test compares the two for every kind of request.
+enum IPVSMessageWriter {
+    /// Writes `request` at `offset` and returns its length (4-byte aligned), or nil when it does not fit.
+    static func write(
+        _ request: IPVSRequest, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, family: UInt16,
+        sequence: UInt32, portID: UInt32, acknowledge: Bool
+    ) -> Int? {
+        var w = Cursor(buffer: buffer, start: offset)
+        let flags =
+            UInt16(NLM_F_REQUEST) | (acknowledge ? UInt16(NLM_F_ACK) : 0) | (request.isDump ? UInt16(NLM_F_DUMP) : 0)
+        // nlmsghdr: length (patched at the end), type, flags, sequence, port; then genlmsghdr.
+        guard w.room(20) else { return nil }
+        w.u32(0)
+        w.u16(family)
+        w.u16(flags)
+        w.u32(sequence)
+        w.u32(portID)
+        w.u8(request.command)
+        w.u8(UInt8(IPVS_GENL_VERSION))
+        w.u16(0)
+        switch request.body {
+        case .none:
+            break
+        case .service(let service, let keyOnly):
+            guard w.room(Self.serviceSize(service, keyOnly: keyOnly, request.schedulerName) + 4) else { return nil }
+            let nest = w.begin(IPVS_CMD_ATTR_SERVICE)
+            putService(service, keyOnly: keyOnly, schedulerName: request.schedulerName, &w)
+            w.end(nest)
+        case .destination(let service, let server, let keyOnly):
+            guard w.room(Self.serviceSize(service, keyOnly: true, nil) + 4 + 100) else { return nil }
+            let s = w.begin(IPVS_CMD_ATTR_SERVICE)
+            putService(service, keyOnly: true, schedulerName: nil, &w)
+            w.end(s)
+            let d = w.begin(IPVS_CMD_ATTR_DEST)
+            w.u16Attribute(IPVS_DEST_ATTR_ADDR_FAMILY, server.address.family.kernelValue)
+            w.address(IPVS_DEST_ATTR_ADDR, server.address)
+            w.u16Attribute(IPVS_DEST_ATTR_PORT, server.port.bigEndian)
+            if !keyOnly {
+                w.u32Attribute(IPVS_DEST_ATTR_FWD_METHOD, server.forwarding.rawValue)
+                w.u32Attribute(IPVS_DEST_ATTR_WEIGHT, UInt32(bitPattern: server.weight))
+                w.u8Attribute(IPVS_DEST_ATTR_TUN_TYPE, server.tunnelType.rawValue)
+                w.u16Attribute(IPVS_DEST_ATTR_TUN_PORT, server.tunnelPort.bigEndian)
+                w.u16Attribute(IPVS_DEST_ATTR_TUN_FLAGS, server.tunnelFlags.rawValue)
+                w.u32Attribute(IPVS_DEST_ATTR_U_THRESH, server.upperThreshold)
+                w.u32Attribute(IPVS_DEST_ATTR_L_THRESH, server.lowerThreshold)
+            }
+            w.end(d)
+        default:
+            // Timeouts and whatever else: through the libnl encoder (rare, never in bulk).
+            guard let bytes = try? request.encode(family: family, sequence: sequence, portID: portID),
+                offset + bytes.count <= buffer.count
+            else { return nil }
+            buffer.baseAddress!.advanced(by: offset).copyMemory(from: bytes, byteCount: bytes.count)
+            let patched = UInt16(NLM_F_REQUEST) | (acknowledge ? UInt16(NLM_F_ACK) : 0)
+            buffer.storeBytes(of: patched, toByteOffset: offset + 6, as: UInt16.self)
+            return (bytes.count + 3) & ~3
+        }
+        let length = w.position - offset
+        buffer.storeBytes(of: UInt32(length), toByteOffset: offset, as: UInt32.self)
+        return length
+    }
+
+    /// An upper bound of a service nest's content.
+    static func serviceSize(_ s: VirtualService, keyOnly: Bool, _ schedulerName: String?) -> Int {
+        // AF 8, FWMARK 8 or PROTOCOL 8 + ADDR 20 + PORT 8.
+        var size = 44
+        if keyOnly { return size }
+        size += 4 + ((schedulerName?.utf8.count ?? s.scheduler.rawValue.utf8.count) + 1 + 3) & ~3
+        if let pe = s.persistenceEngine { size += 4 + ((pe.utf8.count + 1 + 3) & ~3) }
+        return size + 12 + 8 + 8
+    }
+
+    static func putService(
+        _ s: VirtualService, keyOnly: Bool, schedulerName: String?, _ w: inout Cursor
+    ) {
+        w.u16Attribute(IPVS_SVC_ATTR_AF, s.key.family.kernelValue)
+        switch s.key {
+        case .firewallMark(let mark, _):
+            w.u32Attribute(IPVS_SVC_ATTR_FWMARK, mark)
+        case .address(let proto, let address, let port):
+            w.u16Attribute(IPVS_SVC_ATTR_PROTOCOL, proto.rawValue)
+            w.address(IPVS_SVC_ATTR_ADDR, address)
+            w.u16Attribute(IPVS_SVC_ATTR_PORT, port.bigEndian)
+        }
+        if keyOnly { return }
+        w.string(IPVS_SVC_ATTR_SCHED_NAME, schedulerName ?? s.scheduler.rawValue)
+        if let engine = s.persistenceEngine { w.string(IPVS_SVC_ATTR_PE_NAME, engine) }
+        // struct ip_vs_flags { flags, mask }.
+        w.header(IPVS_SVC_ATTR_FLAGS, 8)
+        w.u32(s.flags.subtracting(.hashed).rawValue)
+        w.u32(UInt32.max)
+        w.u32Attribute(IPVS_SVC_ATTR_TIMEOUT, s.persistenceTimeout)
+        w.u32Attribute(IPVS_SVC_ATTR_NETMASK, s.kernelNetmask)
+    }
+
+    /// A write position in a raw buffer. Bounds are checked once per request (``room(_:)``), not per field.
+    struct Cursor {
+        let buffer: UnsafeMutableRawBufferPointer
+        var position: Int
+
+        init(buffer: UnsafeMutableRawBufferPointer, start: Int) {
+            self.buffer = buffer
+            self.position = start
+        }
+
+        func room(_ bytes: Int) -> Bool { buffer.count - position >= bytes + 20 }
+
+        @inline(__always) mutating func u8(_ v: UInt8) {
+            buffer.storeBytes(of: v, toByteOffset: position, as: UInt8.self)
+            position += 1
+        }
+        @inline(__always) mutating func u16(_ v: UInt16) {
+            buffer.storeBytes(of: v, toByteOffset: position, as: UInt16.self)
+            position += 2
+        }
+        @inline(__always) mutating func u32(_ v: UInt32) {
+            buffer.storeBytes(of: v, toByteOffset: position, as: UInt32.self)
+            position += 4
+        }
+        @inline(__always) mutating func header(_ type: Int, _ payload: Int) {
+            u16(UInt16(4 + payload))
+            u16(UInt16(type))
+        }
+        /// Zero padding up to the next 4-byte boundary (NLA_ALIGN).
+        @inline(__always) mutating func pad() {
+            while position & 3 != 0 { u8(0) }
+        }
+        mutating func u8Attribute(_ type: Int, _ v: UInt8) {
+            header(type, 1)
+            u8(v)
+            pad()
+        }
+        mutating func u16Attribute(_ type: Int, _ v: UInt16) {
+            header(type, 2)
+            u16(v)
+            pad()
+        }
+        mutating func u32Attribute(_ type: Int, _ v: UInt32) {
+            header(type, 4)
+            u32(v)
+        }
+        /// union nf_inet_addr: 16 bytes, an IPv4 address in the first 4.
+        mutating func address(_ type: Int, _ a: IPAddress) {
+            header(type, 16)
+            switch a {
+            case .v4(let v4):
+                u32(v4.value.bigEndian)
+                u32(0)
+                u32(0)
+                u32(0)
+            case .v6(let v6):
+                buffer.storeBytes(of: v6.high.bigEndian, toByteOffset: position, as: UInt64.self)
+                buffer.storeBytes(of: v6.low.bigEndian, toByteOffset: position + 8, as: UInt64.self)
+                position += 16
+            }
+        }
+        /// A NUL-terminated string (nla_put_string).
+        mutating func string(_ type: Int, _ s: String) {
+            var s = s
+            s.withUTF8 { utf8 in
+                header(type, utf8.count + 1)
+                UnsafeMutableRawBufferPointer(rebasing: buffer[position..<position + utf8.count])
+                    .copyMemory(from: UnsafeRawBufferPointer(utf8))
+                position += utf8.count
+            }
+            u8(0)
+            pad()
+        }
+        /// Starts a nest (nla_nest_start, which marks it NLA_F_NESTED); returns where its header is.
+        mutating func begin(_ type: Int) -> Int {
+            let at = position
+            header(type | Int(NLA_F_NESTED), 0)
+            return at
+        }
+        mutating func end(_ at: Int) {
+            buffer.storeBytes(of: UInt16(position - at), toByteOffset: at, as: UInt16.self)
         }
     }
 }

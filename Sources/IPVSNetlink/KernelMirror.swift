@@ -1,0 +1,163 @@
+import Glibc
+import IPVSCore
+
+/// Keeps the kernel's IPVS table, or the part of it in a ``MirrorScope``, equal to a desired table.
+///
+/// A pass reads the kernel (one service dump, then one destination dump per owned service: the kernel dumps the
+/// destinations of one service per request, ip_vs_ctl.c `ip_vs_genl_dump_dests`), plans the fewest requests with
+/// ``MirrorPlanner`` and sends them as batches (``IPVSHandle/perform(batch:)``). It never flushes: the kernel keeps
+/// deleted destinations on a trash list that every later add scans (ip_vs_ctl.c `ip_vs_trash_get_dest`), so a flush
+/// and reload costs far more than the changes.
+///
+/// Passes are idempotent (a second pass with the same table sends nothing) and converge from any state, a pass
+/// killed halfway included: nothing is remembered between passes, everything is read back. Draining destinations
+/// are recognised in the kernel by weight 0 and not being desired.
+///
+/// Two sockets: destination dumps are split between this thread and a second one (one socket runs one dump at a
+/// time, and the kernel answers each dump step while the other socket's caller decodes).
+/// Not thread-safe: one pass at a time.
+public final class KernelMirror {
+    public let scope: MirrorScope
+    var writer: IPVSHandle
+    var reader: IPVSHandle
+
+    /// Opens the two sockets in the caller's namespace or in the one at `networkNamespace` (a path).
+    public init(scope: MirrorScope, networkNamespace: String? = nil, timeout: Duration = .seconds(10)) throws(IPVSError)
+    {
+        self.scope = scope
+        self.writer = try IPVSHandle(networkNamespace: networkNamespace, timeout: timeout)
+        self.reader = try IPVSHandle(networkNamespace: networkNamespace, timeout: timeout)
+    }
+
+    /// Mutating netlink messages sent by this mirror so far.
+    public var mutatingMessagesSent: Int { writer.mutatingMessagesSent + reader.mutatingMessagesSent }
+    /// Read requests (dumps) sent by this mirror so far.
+    public var readRequestsSent: Int { writer.readRequestsSent + reader.readRequestsSent }
+
+    /// The owned part of the kernel's table: every service in scope with its destinations.
+    public func read() throws(IPVSError) -> [KernelService] {
+        let scope = self.scope
+        let services = try writer.services().lazy.map(\.service).filter { scope.contains($0.key) }
+        return try Self.readDestinations(of: Array(services), &writer, &reader)
+    }
+
+    /// Dry run: the plan a pass would apply now, without applying it.
+    public func plan(_ desired: [MirroredService]) throws(KernelMirrorError) -> MirrorPlan {
+        try MirrorPlanner.validate(desired, scope: scope)
+        let kernel: [KernelService]
+        do { kernel = try read() } catch { throw .read(error) }
+        return MirrorPlanner.plan(kernel: kernel, desired: desired, scope: scope)
+    }
+
+    /// One pass: reads the kernel, plans, applies, and says what it did. Throws only when the desired table is
+    /// refused or the kernel cannot be read (then nothing was changed); failed requests are in the report.
+    @discardableResult
+    public func apply(_ desired: [MirroredService]) throws(KernelMirrorError) -> MirrorReport {
+        let reads = readRequestsSent
+        let plan = try plan(desired)
+        var report = apply(plan: plan)
+        report.readRequests = readRequestsSent - reads
+        return report
+    }
+
+    /// Applies a plan (from ``plan(_:)``, or part of one) as batches.
+    public func apply(plan: MirrorPlan) -> MirrorReport {
+        let reads = readRequestsSent
+        let mutations = mutatingMessagesSent
+        let result = writer.perform(batch: plan.requests)
+        return MirrorReport(
+            plan: plan, result: result, readRequests: readRequestsSent - reads,
+            mutatingMessages: mutatingMessagesSent - mutations)
+    }
+
+    /// Destination dumps of `services`, the first half on `here` (this thread), the second on `there` (another
+    /// thread). A service deleted meanwhile by someone else (ESRCH) is left out.
+    static func readDestinations(
+        of services: [VirtualService], _ here: inout IPVSHandle, _ there: inout IPVSHandle
+    ) throws(IPVSError) -> [KernelService] {
+        let half = services.count < 64 ? services.count : services.count / 2
+        var first: Result<[KernelService], IPVSError> = .success([])
+        var second: Result<[KernelService], IPVSError> = .success([])
+        inParallel(
+            { first = Self.dump(services[..<half], &here) },
+            { if half < services.count { second = Self.dump(services[half...], &there) } })
+        return try first.get() + second.get()
+    }
+
+    private static func dump(_ services: ArraySlice<VirtualService>, _ handle: inout IPVSHandle) -> Result<
+        [KernelService], IPVSError
+    > {
+        var out: [KernelService] = []
+        out.reserveCapacity(services.count)
+        for service in services {
+            do {
+                out.append(KernelService(service, destinations: try handle.destinations(of: service)))
+            } catch  where error.reason == .kernel(errno: ESRCH) {
+                continue
+            } catch {
+                return .failure(error)
+            }
+        }
+        return .success(out)
+    }
+}
+
+/// What a pass did.
+public struct MirrorReport: Sendable {
+    /// The plan it applied.
+    public var plan: MirrorPlan
+    /// What became of each of the plan's requests (same order as `plan.steps`).
+    public var result: IPVSBatchResult
+    /// Read requests the pass sent: 1 service dump + 1 destination dump per owned service.
+    public var readRequests: Int
+    /// Mutating messages the pass sent (one per step).
+    public var mutatingMessages: Int
+
+    /// Steps the kernel applied, per kind.
+    public var applied: [MirrorStep.Kind: Int] {
+        var counts = plan.counts
+        for failure in result.failures { counts[plan.steps[failure.index].kind, default: 0] -= 1 }
+        for u in result.unconfirmed {
+            for i in u.range { counts[plan.steps[i].kind, default: 0] -= 1 }
+        }
+        if let n = result.notSent {
+            for i in n.range { counts[plan.steps[i].kind, default: 0] -= 1 }
+        }
+        return counts.filter { $0.value > 0 }
+    }
+
+    /// The steps the kernel refused, with their errors.
+    public var failures: [(step: MirrorStep, error: IPVSError)] {
+        result.failures.map { (plan.steps[$0.index], $0.error) }
+    }
+
+    /// True when every step was applied.
+    public var converged: Bool { result.allApplied }
+}
+
+/// Runs `here` on this thread and `there` on a new one, and returns when both are done. Falls back to running
+/// them one after the other when no thread can be made.
+func inParallel(_ here: () -> Void, _ there: () -> Void) {
+    final class Body {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
+    }
+    withoutActuallyEscaping(there) { there in
+        let body = Unmanaged.passRetained(Body(there))
+        var thread = pthread_t()
+        let status = pthread_create(
+            &thread, nil,
+            { raw in
+                Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue().run()
+                return nil
+            }, body.toOpaque())
+        if status != 0 {
+            body.release()
+            here()
+            there()
+            return
+        }
+        here()
+        pthread_join(thread, nil)
+    }
+}

@@ -19,6 +19,11 @@ public struct IPVSError: Error, Hashable, Sendable, CustomStringConvertible {
         case getTimeouts = "get timeouts"
         case setTimeouts = "set timeouts"
         case flush = "flush"
+        case zeroService = "zero service"
+        case zeroAll = "zero all counters"
+        case startDaemon = "start daemon"
+        case stopDaemon = "stop daemon"
+        case listDaemons = "list daemons"
     }
 
     public enum Reason: Hashable, Sendable {
@@ -67,18 +72,21 @@ public struct IPVSError: Error, Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// libipvs `ipvs_strerror`: first the (operation, errno) pairs, then errno alone, then strerror.
+    /// libipvs `ipvs_strerror` (ipvsadm 1.31, Debian 12): first the (operation, errno) pairs, then errno alone, then
+    /// strerror. Every pair of its table is here; the kernel tests compare each with what ipvsadm prints.
     static func ipvsadmMessage(_ operation: Operation, _ e: Int32) -> String {
         switch (operation, e) {
         case (.addService, EEXIST): return "Service already exists"
         case (.addService, ENOENT), (.editService, ENOENT): return "Scheduler or persistence engine not found"
         case (.editService, ESRCH), (.deleteService, ESRCH), (.getService, ESRCH), (.listServices, ESRCH),
-            (.listDestinations, ESRCH):
+            (.listDestinations, ESRCH), (.zeroService, ESRCH), (.zeroAll, ESRCH):
             return "No such service"
         case (.addDestination, ESRCH), (.editDestination, ESRCH), (.deleteDestination, ESRCH):
             return "Service not defined"
         case (.addDestination, EEXIST): return "Destination already exists"
         case (.editDestination, ENOENT), (.deleteDestination, ENOENT): return "No such destination"
+        case (.startDaemon, EEXIST): return "Daemon has already run"
+        case (.stopDaemon, ESRCH): return "No daemon is running"
         case (_, EPERM): return "Permission denied (you must be root)"
         case (_, EINVAL): return "Invalid operation.  Possibly wrong module version, address not unicast, ..."
         case (_, ENOPROTOOPT): return "Protocol not available"

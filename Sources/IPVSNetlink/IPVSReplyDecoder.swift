@@ -46,6 +46,15 @@ public enum IPVSReplyDecoder {
         }
     }
 
+    /// A reply to IPVS_CMD_GET_DAEMON (ip_vs_ctl.c `ip_vs_genl_fill_daemon`). Kernels before 4.3 send only the
+    /// state, interface and sync id: the other fields are then nil.
+    public static func daemon(_ message: [UInt8]) throws(IPVSCodecError) -> IPVSSyncDaemon {
+        try parse(message, CIPVSNetlink_command) { (top) throws(IPVSCodecError) in
+            guard let nested = top[Int(IPVS_CMD_ATTR_DAEMON)] else { throw .missingAttribute("IPVS_CMD_ATTR_DAEMON") }
+            return try nestedTable(nested, CIPVSNetlink_daemon) { (a) throws(IPVSCodecError) in try daemon(a) }
+        }
+    }
+
     /// The attribute types of a nested attribute in order (nla_for_each_nested), for tests and diagnostics: e.g.
     /// the service attributes of a reply, `nested` being IPVS_CMD_ATTR_SERVICE.
     public static func nestedAttributeTypes(_ message: [UInt8], nested type: Int) throws(IPVSCodecError) -> [Int] {
@@ -163,6 +172,30 @@ public enum IPVSReplyDecoder {
             inactiveConnections: a[Int(IPVS_DEST_ATTR_INACT_CONNS)].map { nla_get_u32($0) } ?? 0,
             persistentConnections: a[Int(IPVS_DEST_ATTR_PERSIST_CONNS)].map { nla_get_u32($0) } ?? 0,
             statistics: try statistics(a, IPVS_DEST_ATTR_STATS, IPVS_DEST_ATTR_STATS64))
+    }
+
+    private static func daemon(_ a: Table) throws(IPVSCodecError) -> IPVSSyncDaemon {
+        let state = try u32(a, IPVS_DAEMON_ATTR_STATE, "IPVS_DAEMON_ATTR_STATE")
+        guard let role = IPVSSyncDaemon.Role(rawValue: state) else {
+            throw .unsupportedValue(attribute: "IPVS_DAEMON_ATTR_STATE", value: "\(state)")
+        }
+        let syncID = try u32(a, IPVS_DAEMON_ATTR_SYNC_ID, "IPVS_DAEMON_ATTR_SYNC_ID")
+        guard syncID <= UInt32(UInt8.max) else {
+            throw .unsupportedValue(attribute: "IPVS_DAEMON_ATTR_SYNC_ID", value: "\(syncID)")
+        }
+        var group: IPAddress?
+        if a[Int(IPVS_DAEMON_ATTR_MCAST_GROUP)] != nil {
+            group = try address(a, IPVS_DAEMON_ATTR_MCAST_GROUP, .inet, "IPVS_DAEMON_ATTR_MCAST_GROUP")
+        } else if a[Int(IPVS_DAEMON_ATTR_MCAST_GROUP6)] != nil {
+            group = try address(a, IPVS_DAEMON_ATTR_MCAST_GROUP6, .inet6, "IPVS_DAEMON_ATTR_MCAST_GROUP6")
+        }
+        return IPVSSyncDaemon(
+            role, interface: try string(a, IPVS_DAEMON_ATTR_MCAST_IFN, "IPVS_DAEMON_ATTR_MCAST_IFN"),
+            syncID: UInt8(syncID),
+            maximumMessageLength: a[Int(IPVS_DAEMON_ATTR_SYNC_MAXLEN)].map { nla_get_u16($0) },
+            multicastGroup: group,
+            multicastPort: a[Int(IPVS_DAEMON_ATTR_MCAST_PORT)].map { nla_get_u16($0) },
+            multicastTTL: a[Int(IPVS_DAEMON_ATTR_MCAST_TTL)].map { nla_get_u8($0) })
     }
 
     /// STATS64 when present (every field u64), else the 32-bit STATS (ip_vs_ctl.c `ip_vs_genl_fill_stats`), where

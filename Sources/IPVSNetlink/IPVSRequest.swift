@@ -18,6 +18,9 @@ public struct IPVSRequest: Hashable, Sendable {
         /// The service key, and the destination with all its fields or only its address and port (DEL_DEST).
         case destination(VirtualService, RealServer, keyOnly: Bool)
         case timeouts(IPVSTimeouts)
+        /// A sync daemon to start (NEW_DAEMON), or only its role (DEL_DAEMON: the kernel reads nothing else,
+        /// ip_vs_ctl.c `ip_vs_genl_del_daemon`).
+        case daemon(IPVSSyncDaemon, roleOnly: Bool)
     }
 
     /// `IPVS_CMD_*`.
@@ -67,6 +70,19 @@ public struct IPVSRequest: Hashable, Sendable {
         .init(command: cmd(IPVS_CMD_SET_CONFIG), body: .timeouts(t))
     }
     public static var flush: Self { .init(command: cmd(IPVS_CMD_FLUSH)) }
+    /// IPVS_CMD_ZERO: the counters of one service (and its destinations), or of every service and the namespace's
+    /// totals when `service` is nil (ip_vs_ctl.c `ip_vs_zero_service`, `ip_vs_zero_all`).
+    public static func zero(_ service: VirtualService?) -> Self {
+        .init(command: cmd(IPVS_CMD_ZERO), body: service.map { .service($0, keyOnly: true) } ?? .none)
+    }
+    public static func newDaemon(_ d: IPVSSyncDaemon) -> Self {
+        .init(command: cmd(IPVS_CMD_NEW_DAEMON), body: .daemon(d, roleOnly: false))
+    }
+    public static func deleteDaemon(_ role: IPVSSyncDaemon.Role) -> Self {
+        .init(command: cmd(IPVS_CMD_DEL_DAEMON), body: .daemon(IPVSSyncDaemon(role, interface: ""), roleOnly: true))
+    }
+    /// IPVS_CMD_GET_DAEMON is dump-only (ip_vs_ctl.c registers only a dumpit for it).
+    public static var dumpDaemons: Self { .init(command: cmd(IPVS_CMD_GET_DAEMON), isDump: true) }
 
     static func cmd(_ c: Int) -> UInt8 { UInt8(c) }
 
@@ -105,6 +121,10 @@ public struct IPVSRequest: Hashable, Sendable {
             try check(nla_put_u32(message, Int32(IPVS_CMD_ATTR_TIMEOUT_TCP), t.tcp))
             try check(nla_put_u32(message, Int32(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN), t.tcpFin))
             try check(nla_put_u32(message, Int32(IPVS_CMD_ATTR_TIMEOUT_UDP), t.udp))
+        case .daemon(let daemon, let roleOnly):
+            try nest(message, IPVS_CMD_ATTR_DAEMON) { () throws(IPVSCodecError) in
+                try Self.putDaemon(daemon, roleOnly: roleOnly, into: message)
+            }
         }
     }
 
@@ -155,6 +175,36 @@ public struct IPVSRequest: Hashable, Sendable {
         try check(nla_put_u16(m, Int32(IPVS_DEST_ATTR_TUN_FLAGS), r.tunnelFlags.rawValue))
         try check(nla_put_u32(m, Int32(IPVS_DEST_ATTR_U_THRESH), r.upperThreshold))
         try check(nla_put_u32(m, Int32(IPVS_DEST_ATTR_L_THRESH), r.lowerThreshold))
+    }
+
+    /// libipvs `ipvs_start_daemon`: STATE, MCAST_IFN, SYNC_ID, then the optional SYNC_MAXLEN, MCAST_PORT, MCAST_TTL
+    /// and MCAST_GROUP or MCAST_GROUP6 when set. The kernel reads the port with nla_get_u16 and the group with
+    /// nla_get_in_addr / nla_get_in6_addr (ip_vs_ctl.c `ip_vs_genl_new_daemon`): port in host order, group in
+    /// network order.
+    static func putDaemon(_ d: IPVSSyncDaemon, roleOnly: Bool, into m: OpaquePointer) throws(IPVSCodecError) {
+        try check(nla_put_u32(m, Int32(IPVS_DAEMON_ATTR_STATE), d.role.rawValue))
+        if roleOnly { return }
+        // The kernel's policy takes at most IP_VS_IFNAME_MAXLEN - 1 bytes and answers EINVAL past it.
+        guard !d.interface.isEmpty, d.interface.utf8.count < Int(IP_VS_IFNAME_MAXLEN) else {
+            throw .unsupportedValue(attribute: "IPVS_DAEMON_ATTR_MCAST_IFN", value: "\"\(d.interface)\"")
+        }
+        try check(nla_put_string(m, Int32(IPVS_DAEMON_ATTR_MCAST_IFN), d.interface))
+        try check(nla_put_u32(m, Int32(IPVS_DAEMON_ATTR_SYNC_ID), UInt32(d.syncID)))
+        if let length = d.maximumMessageLength {
+            try check(nla_put_u16(m, Int32(IPVS_DAEMON_ATTR_SYNC_MAXLEN), length))
+        }
+        if let port = d.multicastPort { try check(nla_put_u16(m, Int32(IPVS_DAEMON_ATTR_MCAST_PORT), port)) }
+        if let ttl = d.multicastTTL { try check(nla_put_u8(m, Int32(IPVS_DAEMON_ATTR_MCAST_TTL), ttl)) }
+        switch d.multicastGroup {
+        case .v4(let v4):
+            var bytes = [v4.bytes.0, v4.bytes.1, v4.bytes.2, v4.bytes.3]
+            try check(nla_put(m, Int32(IPVS_DAEMON_ATTR_MCAST_GROUP), 4, &bytes))
+        case .v6(let v6):
+            var bytes = v6.bytes
+            try check(nla_put(m, Int32(IPVS_DAEMON_ATTR_MCAST_GROUP6), 16, &bytes))
+        case nil:
+            break
+        }
     }
 
     static func putAddress(_ a: IPAddress, _ type: Int32, into m: OpaquePointer) throws(IPVSCodecError) {

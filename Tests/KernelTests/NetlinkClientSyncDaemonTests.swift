@@ -75,16 +75,20 @@ struct NetlinkClientSyncDaemonTests {
         var handle = try IPVSHandle(networkNamespace: namespace.path)
         try handle.startDaemon(IPVSSyncDaemon(.master, interface: "lo"))
 
-        try Self.expect(EEXIST, "start daemon: Daemon has already run", ipvsadm: ["--start-daemon", "master",
-            "--mcast-interface", "lo"], in: namespace) { try handle.startDaemon(IPVSSyncDaemon(.master, interface: "lo")) }
-        try Self.expect(ESRCH, "stop daemon: No daemon is running", ipvsadm: ["--stop-daemon", "backup"],
-            in: namespace) { try handle.stopDaemon(.backup) }
-        try Self.expect(ENODEV, "start daemon: No such device", ipvsadm: ["--start-daemon", "backup",
-            "--mcast-interface", "nosuch0"], in: namespace) {
-            try handle.startDaemon(IPVSSyncDaemon(.backup, interface: "nosuch0"))
-        }
+        try Self.expect(
+            EEXIST, "start daemon: Daemon has already run",
+            ipvsadm: ["--start-daemon", "master", "--mcast-interface", "lo"], in: namespace
+        ) { try handle.startDaemon(IPVSSyncDaemon(.master, interface: "lo")) }
+        try Self.expect(
+            ESRCH, "stop daemon: No daemon is running", ipvsadm: ["--stop-daemon", "backup"], in: namespace
+        ) { try handle.stopDaemon(.backup) }
+        try Self.expect(
+            ENODEV, "start daemon: No such device",
+            ipvsadm: ["--start-daemon", "backup", "--mcast-interface", "nosuch0"], in: namespace
+        ) { try handle.startDaemon(IPVSSyncDaemon(.backup, interface: "nosuch0")) }
         // A unicast group: EINVAL (ip_vs_ctl.c ip_vs_genl_new_daemon). ipvsadm refuses it itself, so no comparison.
-        NetlinkClientTests.expect(EINVAL, "start daemon: Invalid operation.  Possibly wrong module version, address not unicast, ...") {
+        let invalid = "Invalid operation.  Possibly wrong module version, address not unicast, ..."
+        NetlinkClientTests.expect(EINVAL, "start daemon: \(invalid)") {
             try handle.startDaemon(IPVSSyncDaemon(.backup, interface: "lo", multicastGroup: IPAddress("10.0.0.1")!))
         }
         // Nothing changed: the master still runs alone.

@@ -134,8 +134,7 @@ struct NetlinkClientZeroTests {
     }
 
     static func squeezed(_ text: String) -> String {
-        text.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
-            .joined(separator: "\n")
+        text.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }.joined(separator: "\n")
     }
 
     /// `ipvsadm -Ln --stats --exact` shows each service's counters as we read them (retried: a late ACK may

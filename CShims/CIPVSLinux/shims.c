@@ -1,5 +1,9 @@
 #define _GNU_SOURCE
+#include <errno.h>
 #include <sched.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include "CIPVSLinux.h"
 
 int CIPVSLinux_setns_net(int fd) {
@@ -11,4 +15,21 @@ int CIPVSLinux_pin_to_cpu(int cpu) {
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     return sched_setaffinity(0, sizeof(set), &set);
+}
+
+int CIPVSLinux_set_effective_capability(int capability, int enabled) {
+    // Version 3: two 32-bit words per set. pid 0 is the calling thread.
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    if (capability < 0 || capability >= 32 * _LINUX_CAPABILITY_U32S_3) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (syscall(SYS_capget, &header, data) != 0) return -1;
+    unsigned int bit = 1u << (capability % 32);
+    if (enabled)
+        data[capability / 32].effective |= bit;
+    else
+        data[capability / 32].effective &= ~bit;
+    return (int)syscall(SYS_capset, &header, data);
 }

@@ -41,6 +41,10 @@ public struct IPVSError: Error, Hashable, Sendable, CustomStringConvertible {
         case libnl(code: Int32, message: String)
         /// A reply could not be decoded.
         case malformedReply(IPVSCodecError)
+        /// No network namespace by this name under /run/netns (`ip netns add NAME` creates one).
+        case networkNamespaceNotFound(String)
+        /// A namespace name that cannot be a file of /run/netns.
+        case invalidNetworkNamespaceName(String)
     }
 
     public var operation: Operation
@@ -69,6 +73,11 @@ public struct IPVSError: Error, Hashable, Sendable, CustomStringConvertible {
         case .repliesLost: return "\(operation.rawValue): replies lost (netlink receive buffer overflowed)"
         case .libnl(let code, let message): return "\(operation.rawValue): libnl error \(code): \(message)"
         case .malformedReply(let error): return "\(operation.rawValue): malformed reply: \(error)"
+        case .networkNamespaceNotFound(let name):
+            return "\(operation.rawValue): no network namespace named \"\(name)\" (/run/netns/\(name) does not exist; "
+                + "`ip netns add \(name)` creates it)"
+        case .invalidNetworkNamespaceName(let name):
+            return "\(operation.rawValue): invalid network namespace name \"\(name)\" (a file name under /run/netns)"
         }
     }
 

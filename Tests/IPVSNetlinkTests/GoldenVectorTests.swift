@@ -215,6 +215,36 @@ enum Fixture {
         #expect(entry.service == Fixture.tcpRR)
     }
 
+    /// The same fallback for a destination (IPVS_DEST_ATTR_STATS64 removed): counters and rates from
+    /// IPVS_DEST_ATTR_STATS, where only the byte counts are 64-bit.
+    @Test func destinationStatisticsFallBackTo32BitWithoutStats64() throws {
+        let block = try #require(GoldenVectors.shared.block("-Ln", occurrence: 1))
+        let reply = try #require(block.dataReplies.first { Int($0[16]) == Int(IPVS_CMD_NEW_DEST) })
+        var top = Attribute.top(reply)
+        let index = try #require(top.firstIndex { $0.type == Int(IPVS_CMD_ATTR_DEST) })
+        #expect(top[index].children.contains { $0.type == Int(IPVS_DEST_ATTR_STATS64) })
+        top[index].children.removeAll { $0.type == Int(IPVS_DEST_ATTR_STATS64) }
+        let stats = try #require(top[index].children.firstIndex { $0.type == Int(IPVS_DEST_ATTR_STATS) })
+        for i in top[index].children[stats].children.indices {
+            let child = top[index].children[stats].children[i]
+            let value = UInt64(child.type * 1000 + 3)
+            top[index].children[stats].children[i].payload = (0..<child.payload.count).map {
+                UInt8((value >> (8 * $0)) & 0xff)
+            }
+        }
+        let fallback = try IPVSReplyDecoder.destination(Attribute.message(header: Array(reply[0..<20]), top))
+        let original = try IPVSReplyDecoder.destination(reply)
+        #expect(fallback.server == original.server)
+        let s = fallback.statistics
+        #expect(!s.is64Bit)
+        #expect(
+            [s.connections, s.incomingPackets, s.outgoingPackets, s.incomingBytes, s.outgoingBytes]
+                == [1003, 2003, 3003, 4003, 5003])
+        #expect(
+            [s.connectionsPerSecond, s.incomingPacketsPerSecond, s.outgoingPacketsPerSecond, s.incomingBytesPerSecond,
+             s.outgoingBytesPerSecond] == [6003, 7003, 8003, 9003, 10003])
+    }
+
     @Test func truncatedReplyIsRejected() throws {
         let block = try #require(GoldenVectors.shared.block("-L -n -t 10.0.0.1:80"))
         let reply = try #require(block.dataReplies.first { Int($0[16]) == Int(IPVS_CMD_NEW_SERVICE) })

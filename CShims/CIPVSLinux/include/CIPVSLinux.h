@@ -14,4 +14,10 @@ int CIPVSLinux_setns_net(int fd);
 /// Returns 0, or -1 with errno set.
 int CIPVSLinux_pin_to_cpu(int cpu);
 
+/// Raises (`enabled` non-zero) or drops capability `capability` (CAP_NET_ADMIN, ...) in the calling thread's
+/// effective set, leaving its permitted set alone so that a drop can be undone. Linux capabilities belong to each
+/// thread and glibc has no per-thread call (libcap's cap_set_proc is not installed): this is the raw
+/// capget/capset(2) pair on the calling thread. Returns 0, or -1 with errno set.
+int CIPVSLinux_set_effective_capability(int capability, int enabled);
+
 #endif

@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "IPVSCore", targets: ["IPVSCore"]),
         .library(name: "IPVSNetlink", targets: ["IPVSNetlink"]),
+        .executable(name: "ipvsctl", targets: ["ipvsctl"]),
     ],
     targets: [
         // Pure Swift: the model, the kernel's schedulers, persistence. No Foundation, no syscalls.
@@ -55,6 +56,27 @@ let package = Package(
             dependencies: ["IPVSNetlink", "IPVSCore", "CIPVSNetlink"],
             path: "Tests/IPVSNetlinkTests",
             exclude: ["Fixtures"],
+            swiftSettings: strictSettings
+        ),
+        // ipvsctl's testable parts: ipvsadm's command line, option matrix, listings and sort order.
+        .target(
+            name: "IPVSAdmin",
+            dependencies: ["IPVSCore", "IPVSNetlink"],
+            path: "Sources/IPVSAdmin",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "IPVSAdminTests",
+            dependencies: ["IPVSAdmin", "IPVSCore", "IPVSNetlink"],
+            path: "Tests/IPVSAdminTests",
+            exclude: ["Fixtures"],
+            swiftSettings: strictSettings
+        ),
+        // A drop-in replacement for ipvsadm.
+        .executableTarget(
+            name: "ipvsctl",
+            dependencies: ["IPVSAdmin", "IPVSCore", "IPVSNetlink"],
+            path: "Sources/ipvsctl",
             swiftSettings: strictSettings
         ),
         // Tests that need kernel IPVS. They skip visibly on a host without it and run inside the

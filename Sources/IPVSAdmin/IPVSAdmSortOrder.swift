@@ -1,0 +1,124 @@
+import IPVSCore
+import IPVSNetlink
+
+/// The order ipvsadm lists services and real servers in.
+///
+/// libipvs's comparators (`ipvs_cmp_services`, `ipvs_cmp_dests`) subtract unsigned 32-bit values and return the
+/// difference as an `int`, so addresses more than 2^31 apart compare the "wrong" way (172.18.0.2 before
+/// 10.96.0.1), and the relation is not even transitive. The order printed is therefore whatever glibc's `qsort`
+/// makes of it: glibc 2.36 sorts with a top-down merge sort (stdlib/msort.c `msort_with_tmp`: halves of n/2 and
+/// n - n/2, the left element taken while the comparison is <= 0), which ``mergeSort(_:by:)`` replays step for step.
+public enum IPVSAdmSortOrder {
+    /// `ipvs_cmp_services`: firewall mark, address family, protocol, address (32-bit words, most significant first),
+    /// port. A firewall-mark service has protocol, address and port 0 (the kernel does not send them).
+    public static func compareServices(_ a: VirtualService, _ b: VirtualService) -> Int32 {
+        let ka = SortKey(a.key), kb = SortKey(b.key)
+        var r = Int32(truncatingIfNeeded: ka.mark &- kb.mark)
+        if r != 0 { return r }
+        r = ka.family - kb.family
+        if r != 0 { return r }
+        r = ka.ipProtocol - kb.ipProtocol
+        if r != 0 { return r }
+        r = compareWords(ka.words, kb.words, wordCount: ka.family == familyINET6 ? 4 : 1)
+        if r != 0 { return r }
+        return ka.port - kb.port
+    }
+
+    /// `ipvs_cmp_dests`: address then port; the first server's family decides how many words are compared (a
+    /// tunnel server may be of the other family; its address is then read as the union's words).
+    public static func compareServers(_ a: RealServer, _ b: RealServer) -> Int32 {
+        let r = compareWords(
+            words(a.address), words(b.address), wordCount: a.address.family == .inet6 ? 4 : 1)
+        if r != 0 { return r }
+        return Int32(a.port) - Int32(b.port)
+    }
+
+    /// glibc 2.36 `qsort` (msort.c): a stable top-down merge sort; with a consistent comparator it is any stable
+    /// sort, with libipvs's inconsistent one it is the only order that matches ipvsadm's.
+    public static func mergeSort<T>(_ items: inout [T], by compare: (T, T) -> Int32) {
+        guard items.count > 1 else { return }
+        var scratch = items
+        items.withUnsafeMutableBufferPointer { buffer in
+            scratch.withUnsafeMutableBufferPointer { tmp in
+                sort(buffer, 0, buffer.count, tmp, compare)
+            }
+        }
+    }
+
+    private static func sort<T>(
+        _ b: UnsafeMutableBufferPointer<T>, _ start: Int, _ n: Int, _ tmp: UnsafeMutableBufferPointer<T>,
+        _ compare: (T, T) -> Int32
+    ) {
+        if n <= 1 { return }
+        let n1 = n / 2
+        let n2 = n - n1
+        sort(b, start, n1, tmp, compare)
+        sort(b, start + n1, n2, tmp, compare)
+        var i = start, j = start + n1, k = 0
+        var left = n1, right = n2
+        while left > 0 && right > 0 {
+            if compare(b[i], b[j]) <= 0 {
+                tmp[k] = b[i]
+                i += 1
+                left -= 1
+            } else {
+                tmp[k] = b[j]
+                j += 1
+                right -= 1
+            }
+            k += 1
+        }
+        while left > 0 {
+            tmp[k] = b[i]
+            i += 1
+            k += 1
+            left -= 1
+        }
+        // What is left of the right half is already in place.
+        for m in 0..<k { b[start + m] = tmp[m] }
+    }
+
+    // MARK: - The fields as libipvs holds them
+
+    static let familyINET: Int32 = 2
+    static let familyINET6: Int32 = 10
+
+    struct SortKey {
+        var mark: UInt32 = 0
+        var family: Int32
+        var ipProtocol: Int32 = 0
+        var words: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
+        var port: Int32 = 0
+
+        init(_ key: ServiceKey) {
+            family = key.family == .inet ? familyINET : familyINET6
+            switch key {
+            case .firewallMark(let m, _): mark = m
+            case .address(let p, let a, let port):
+                ipProtocol = Int32(p.rawValue)
+                words = IPVSAdmSortOrder.words(a)
+                self.port = Int32(port)
+            }
+        }
+    }
+
+    /// The address as the four 32-bit words of `union nf_inet_addr`, host order; IPv4 in the first word.
+    static func words(_ a: IPAddress) -> (UInt32, UInt32, UInt32, UInt32) {
+        switch a {
+        case .v4(let v4): return (v4.value, 0, 0, 0)
+        case .v6(let v6): return v6.words
+        }
+    }
+
+    static func compareWords(
+        _ a: (UInt32, UInt32, UInt32, UInt32), _ b: (UInt32, UInt32, UInt32, UInt32), wordCount: Int
+    ) -> Int32 {
+        var r = Int32(truncatingIfNeeded: a.0 &- b.0)
+        if r != 0 || wordCount == 1 { return r }
+        r = Int32(truncatingIfNeeded: a.1 &- b.1)
+        if r != 0 { return r }
+        r = Int32(truncatingIfNeeded: a.2 &- b.2)
+        if r != 0 { return r }
+        return Int32(truncatingIfNeeded: a.3 &- b.3)
+    }
+}

@@ -1,0 +1,247 @@
+import Glibc
+import IPVSAdmin
+import IPVSCore
+import IPVSNetlink
+
+/// One connection to IPVS and the commands run over it: ipvsadm's `process_options` after parsing, and its
+/// listing functions. Statuses are ipvsadm's: 0, 1 when a listing fails, 2 for a refused command line, 255 (its
+/// -1) when the kernel refuses a change.
+struct Session: ~Copyable {
+    var handle: IPVSHandle
+    let info: IPVSInfo
+    let output: Output
+    let resolver = SystemNameResolver()
+
+    init(handle: consuming IPVSHandle, info: IPVSInfo, output: Output) {
+        self.handle = handle
+        self.info = info
+        self.output = output
+    }
+
+    /// ipvsadm `process_options`.
+    mutating func process(_ arguments: [String], readingRestore: Bool) -> Int32 {
+        let invocation: IPVSAdmInvocation
+        do throws(IPVSAdmExit) {
+            invocation = try IPVSAdmParser.parse(
+                arguments, readingRestore: readingRestore,
+                posixlyCorrect: getenv("POSIXLY_CORRECT") != nil || getenv("POSIX_ME_HARDER") != nil)
+        } catch {
+            output.out(error.standardOutput)
+            if !error.standardError.isEmpty {
+                output.flushIfTerminal()
+                output.error(error.standardError)
+            }
+            if error.endsProcess { end(error.status) }
+            return error.status
+        }
+        return execute(invocation, program: arguments[0], readingRestore: readingRestore)
+    }
+
+    /// Flushes stdout and ends the process, as ipvsadm's `exit` does.
+    func end(_ status: Int32) -> Never {
+        output.flush()
+        exit(status)
+    }
+
+    mutating func execute(_ invocation: IPVSAdmInvocation, program: String, readingRestore: Bool) -> Int32 {
+        let format = invocation.format
+        let options = invocation.options
+        switch invocation.command {
+        case .list:
+            if options.contains(.connection) { return listConnections(format: format) }
+            if options.contains(.service) { return listService(invocation.service, format: format) }
+            if options.contains(.timeout) {
+                guard let t = try? handle.timeouts() else { end(1) }
+                output.out(IPVSAdmListing.timeouts(t))
+                return 0
+            }
+            if options.contains(.daemon) {
+                // Not yet read from the kernel (IPVS_CMD_GET_DAEMON): say so rather than print nothing.
+                output.error("ipvsctl: --daemon is not supported yet\n")
+                end(1)
+            }
+            return listAll(format: format)
+        case .save:
+            return listAll(format: format)
+        case .restore:
+            return restore(program: program)
+        case .flush:
+            return change(.flush) { (h: inout IPVSHandle) throws(IPVSError) in try h.flush() }
+        case .addService:
+            let request = Self.request(.newService(Self.service(invocation.service)), invocation.service)
+            return change(.addService) { (h: inout IPVSHandle) throws(IPVSError) in
+                _ = try h.perform(request, .addService)
+            }
+        case .editService:
+            let request = Self.request(.setService(Self.service(invocation.service)), invocation.service)
+            return change(.editService) { (h: inout IPVSHandle) throws(IPVSError) in
+                _ = try h.perform(request, .editService)
+            }
+        case .deleteService:
+            let service = Self.service(invocation.service)
+            return change(.deleteService) { (h: inout IPVSHandle) throws(IPVSError) in try h.deleteService(service) }
+        case .addServer:
+            let service = Self.service(invocation.service), server = Self.server(invocation.server)
+            return change(.addDestination) { (h: inout IPVSHandle) throws(IPVSError) in
+                try h.addDestination(server, to: service)
+            }
+        case .editServer:
+            let service = Self.service(invocation.service), server = Self.server(invocation.server)
+            return change(.editDestination) { (h: inout IPVSHandle) throws(IPVSError) in
+                try h.editDestination(server, in: service)
+            }
+        case .deleteServer:
+            let service = Self.service(invocation.service), server = Self.server(invocation.server)
+            return change(.deleteDestination) { (h: inout IPVSHandle) throws(IPVSError) in
+                try h.deleteDestination(server, from: service)
+            }
+        case .setTimeouts:
+            let t = invocation.timeouts
+            return change(.setTimeouts) { (h: inout IPVSHandle) throws(IPVSError) in
+                try h.setTimeouts(IPVSTimeouts(tcp: t.tcp, tcpFin: t.tcpFin, udp: t.udp))
+            }
+        case .zero, .startDaemon, .stopDaemon:
+            output.error("ipvsctl: --\(invocation.command.name) is not supported yet\n")
+            return 255
+        }
+    }
+
+    /// Runs one change; on failure prints ipvsadm's message for it and returns its -1.
+    mutating func change(
+        _ function: IPVSAdmErrorText.Function, _ body: (inout IPVSHandle) throws(IPVSError) -> Void
+    ) -> Int32 {
+        do throws(IPVSError) {
+            try body(&handle)
+            return 0
+        } catch {
+            output.flushIfTerminal()
+            output.error(IPVSAdmErrorText.message(function, error) + "\n")
+            return 255
+        }
+    }
+
+    /// ipvsadm `list_all`.
+    mutating func listAll(format: IPVSAdmFormat) -> Int32 {
+        let listing = IPVSAdmListing(format: format, resolver: resolver)
+        if !format.contains(.rule) { output.out(IPVSAdmListing.versionLine(info)) }
+        let entries: [IPVSServiceEntry]
+        do throws(IPVSError) { entries = try handle.services() } catch {
+            fail(IPVSAdmErrorText.message(.getServices, error))
+        }
+        var services: [IPVSAdmServiceListing] = []
+        services.reserveCapacity(entries.count)
+        for entry in entries { services.append(IPVSAdmServiceListing(entry, [])) }
+        output.out(listing.title())
+        for var service in listing.sortedServices(services) {
+            do throws(IPVSError) { service.destinations = try handle.destinations(of: service.entry.service) } catch {
+                fail(IPVSAdmErrorText.message(.getDestinations, error))
+            }
+            output.out(listing.service(service))
+        }
+        return 0
+    }
+
+    /// ipvsadm `list_service`.
+    mutating func listService(_ argument: IPVSAdmServiceArgument, format: IPVSAdmFormat) -> Int32 {
+        let listing = IPVSAdmListing(format: format, resolver: resolver)
+        let entry: IPVSServiceEntry
+        do throws(IPVSError) { entry = try handle.service(Self.service(argument)) } catch {
+            fail(IPVSAdmErrorText.message(.getService, error))
+        }
+        output.out(listing.title())
+        let destinations: [IPVSDestinationEntry]
+        do throws(IPVSError) { destinations = try handle.destinations(of: entry.service) } catch {
+            fail(IPVSAdmErrorText.message(.getDestinations, error))
+        }
+        output.out(listing.service(IPVSAdmServiceListing(entry, destinations)))
+        return 0
+    }
+
+    /// ipvsadm `list_conn`.
+    func listConnections(format: IPVSAdmFormat) -> Int32 {
+        let path = "/proc/net/ip_vs_conn"
+        guard let file = fopen(path, "r") else {
+            output.error("cannot open file \(path)\n")
+            end(1)
+        }
+        defer { fclose(file) }
+        var text: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, file)
+            if n <= 0 { break }
+            text.append(contentsOf: chunk[..<n])
+        }
+        if !text.contains(UInt8(ascii: "\n")) && text.isEmpty {
+            output.error("unexpected input from \(path)\n")
+            end(1)
+        }
+        let listing = IPVSAdmConnectionListing(format: format, resolver: resolver)
+        output.out(listing.listing(procText: String(decoding: text, as: UTF8.self)))
+        return 0
+    }
+
+    /// ipvsadm `restore_table`: every line of stdin as a command line; the status is the last line's.
+    mutating func restore(program: String) -> Int32 {
+        var input: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(0, &chunk, chunk.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            input.append(contentsOf: chunk[..<n])
+        }
+        var reader = IPVSAdmRestoreReader(String(decoding: input, as: UTF8.self))
+        var result: Int32 = 0
+        while let words = reader.nextLine() {
+            if words.isEmpty { continue }
+            result = process([program] + words, readingRestore: true)
+        }
+        return result
+    }
+
+    /// Prints ipvsadm's message for a failed listing and ends with status 1.
+    func fail(_ message: String) -> Never {
+        output.flushIfTerminal()
+        output.error(message + "\n")
+        end(1)
+    }
+
+    // MARK: - From ipvsadm's arguments to the kernel's entries
+
+    static func service(_ a: IPVSAdmServiceArgument) -> VirtualService {
+        let key: ServiceKey
+        if a.firewallMark != 0 {
+            key = .firewallMark(a.firewallMark, a.family ?? .inet)
+        } else {
+            let p: IPProtocol = a.ipProtocol == 17 ? .udp : a.ipProtocol == 132 ? .sctp : .tcp
+            key = .address(p, a.address ?? .v4(IPv4Address(0)), port: a.port)
+        }
+        return VirtualService(
+            key, scheduler: SchedulerKind(rawValue: a.schedulerName) ?? .wlc, flags: a.flags,
+            persistenceTimeout: a.timeout, netmask: a.netmask,
+            persistenceEngine: a.persistenceEngine.isEmpty ? nil : a.persistenceEngine)
+    }
+
+    /// The request with the scheduler name exactly as given: the kernel, not ipvsctl, decides which exist.
+    static func request(_ base: IPVSRequest, _ a: IPVSAdmServiceArgument) -> IPVSRequest {
+        var request = base
+        request.schedulerName = a.schedulerName
+        return request
+    }
+
+    static func server(_ a: IPVSAdmServerArgument) -> RealServer {
+        RealServer(
+            a.address ?? .v4(IPv4Address(0)), port: a.port, forwarding: a.forwarding, weight: a.weight,
+            upperThreshold: a.upperThreshold, lowerThreshold: a.lowerThreshold,
+            tunnelType: TunnelType(rawValue: UInt8(a.tunnelType)) ?? .ipip, tunnelPort: a.tunnelPort,
+            tunnelFlags: TunnelFlags(rawValue: a.tunnelFlags))
+    }
+}
+
+extension Output {
+    /// C's stdout is line-buffered on a terminal: what was printed before an error shows before it there.
+    func flushIfTerminal() {
+        if isatty(1) != 0 { flush() }
+    }
+}

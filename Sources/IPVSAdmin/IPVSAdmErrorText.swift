@@ -46,6 +46,8 @@ public enum IPVSAdmErrorText {
         case .timedOut: return ETIMEDOUT
         case .repliesLost: return ENOBUFS
         case .libnl, .malformedReply: return EINVAL
+        case .networkNamespaceNotFound: return ENOENT
+        case .invalidNetworkNamespaceName: return EINVAL
         }
     }
 

@@ -52,5 +52,23 @@ let package = Package(
             path: "Sources/maglev-compare",
             swiftSettings: strictSettings
         ),
+        // The connection table's C references: liburcu cds_lfht (QSBR), Concurrency Kit ck_ht, and a flat
+        // open-addressing table (the single-threaded ceiling); apt: liburcu-dev libck-dev. -O3 as for Maglev.
+        .target(
+            name: "CConnTableReference",
+            path: "Sources/CConnTableReference",
+            cSettings: [.unsafeFlags(["-O3"]), .define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("urcu-qsbr"), .linkedLibrary("urcu-cds"), .linkedLibrary("ck")]
+        ),
+        // ConnectionTable against the C references, same workloads in the same run: Mops per wall and CPU second.
+        .executableTarget(
+            name: "conntable-compare",
+            dependencies: [
+                .product(name: "IPVSCore", package: "swift-ipvs"),
+                "CConnTableReference",
+            ],
+            path: "Sources/conntable-compare",
+            swiftSettings: strictSettings
+        ),
     ]
 )

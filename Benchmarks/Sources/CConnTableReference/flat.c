@@ -1,0 +1,132 @@
+// The ceiling: a flat open-addressing table with the entries inline in the slots, no synchronisation at all.
+// Linear probing from hash & mask; an empty slot has family 0; deletion shifts later entries of the run back
+// (Knuth, TAOCP vol. 3, 6.4 Algorithm R), so there are no tombstones and lookups stay as short as at creation.
+#include "internal.h"
+
+#include <stdlib.h>
+
+// 56 bytes of entry padded to a cache line and aligned to one: a lookup touches exactly one line (an unaligned
+// 56-byte slot would straddle two lines three times out of four). The ceiling gets the layout a C programmer
+// tuning for speed would choose.
+typedef struct {
+    CConnRef_Key key;
+    CConnRef_Value value;
+    uint8_t padding[8];
+} __attribute__((aligned(64))) flat_slot;
+
+_Static_assert(sizeof(flat_slot) == 64, "one slot per cache line");
+
+typedef struct {
+    flat_slot *slots;
+    uint64_t mask;
+    uint64_t count;
+} flat_table;
+
+void *cconnref_flat_create(uint64_t capacity) {
+    flat_table *t = malloc(sizeof *t);
+    if (t == NULL)
+        return NULL;
+    if (posix_memalign((void **)&t->slots, 64, capacity * sizeof(flat_slot)) != 0)
+        t->slots = NULL;
+    if (t->slots == NULL) {
+        free(t);
+        return NULL;
+    }
+    memset(t->slots, 0, capacity * sizeof(flat_slot));
+    t->mask = capacity - 1;
+    t->count = 0;
+    return t;
+}
+
+void cconnref_flat_destroy(void *p) {
+    flat_table *t = p;
+    free(t->slots);
+    free(t);
+}
+
+uint64_t cconnref_flat_count(void *p) { return ((flat_table *)p)->count; }
+
+static inline flat_slot *flat_find(flat_table *t, const CConnRef_Key *key, uint64_t h) {
+    for (uint64_t i = h & t->mask;; i = (i + 1) & t->mask) {
+        flat_slot *s = &t->slots[i];
+        if (s->key.family == 0)
+            return NULL;
+        if (cconnref_key_equal(&s->key, key))
+            return s;
+    }
+}
+
+static inline bool flat_insert(flat_table *t, const CConnRef_Key *key, uint64_t h) {
+    if (t->count + 1 > t->mask)  // keep one empty slot so that probes end
+        return false;
+    for (uint64_t i = h & t->mask;; i = (i + 1) & t->mask) {
+        flat_slot *s = &t->slots[i];
+        if (s->key.family == 0) {
+            s->key = *key;
+            cconnref_make_value(key, &s->value);
+            t->count++;
+            return true;
+        }
+        if (cconnref_key_equal(&s->key, key))
+            return false;
+    }
+}
+
+static inline bool flat_delete(flat_table *t, const CConnRef_Key *key, uint64_t h) {
+    uint64_t mask = t->mask;
+    uint64_t i = h & mask;
+    for (;; i = (i + 1) & mask) {
+        flat_slot *s = &t->slots[i];
+        if (s->key.family == 0)
+            return false;
+        if (cconnref_key_equal(&s->key, key))
+            break;
+    }
+    // Backward shift: move up every later entry of the run whose home is not in (hole, j].
+    uint64_t hole = i;
+    for (uint64_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+        flat_slot *s = &t->slots[j];
+        if (s->key.family == 0)
+            break;
+        uint64_t home = cconnref_hash(&s->key) & mask;
+        bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+        if (!stays) {
+            t->slots[hole] = *s;
+            hole = j;
+        }
+    }
+    t->slots[hole].key.family = 0;
+    t->count--;
+    return true;
+}
+
+void cconnref_flat_run(void *p, const CConnRef_Key *keys, const uint8_t *ops, int uniform_op, size_t count,
+                       CConnRef_Result *result) {
+    flat_table *t = p;
+    CConnRef_Result r = *result;
+    for (size_t n = 0; n < count; n++) {
+        const CConnRef_Key *key = &keys[n];
+        uint64_t h = cconnref_hash(key);
+        int op = ops ? ops[n] : uniform_op;
+        if (op == CConnRef_OpLookup) {
+            flat_slot *s = flat_find(t, key, h);
+            if (s) {
+                r.hits++;
+                r.checksum += s->value.destination;
+            } else {
+                r.misses++;
+            }
+        } else if (op == CConnRef_OpInsert) {
+            if (flat_insert(t, key, h))
+                r.inserted++;
+            else
+                r.insertFailed++;
+        } else {
+            if (flat_delete(t, key, h))
+                r.deleted++;
+            else
+                r.deleteFailed++;
+        }
+    }
+    *result = r;
+}

@@ -1,0 +1,59 @@
+// The implementations under test behind one small protocol. Each call runs a whole slice of a stream (millions of
+// operations) in the implementation's own loop, so the protocol's dispatch is not in the measured per-operation cost.
+import CConnTableReference
+
+enum Implementation: String, CaseIterable {
+    case swift, lfht, ck, flat
+
+    var label: String {
+        switch self {
+        case .swift: "ConnectionTable"
+        case .lfht: "cds_lfht"
+        case .ck: "ck_ht"
+        case .flat: "flat C"
+        }
+    }
+
+    /// The flat table has no synchronisation: several threads may only read it.
+    func supports(_ workload: Workload, threads: Int) -> Bool {
+        self != .flat || threads == 1 || workload == .lookup || workload == .miss
+    }
+}
+
+/// One table under test. `prepare` converts a C key stream into what `run` consumes (the identity for C tables;
+/// the Swift key type for ConnectionTable), outside the timed region.
+protocol BenchTable: AnyObject, Sendable {
+    associatedtype Prepared: Sendable
+    static func prepare(_ buffer: KeyBuffer) -> Prepared
+    static func release(_ prepared: Prepared)
+    func enter(thread: Int)
+    func exit(thread: Int)
+    func run(thread: Int, _ prepared: Prepared, range: Range<Int>, uniformOp: Int32) -> CConnRef_Result
+    var count: Int { get }
+    func destroy()
+}
+
+final class CReferenceTable: BenchTable, @unchecked Sendable {
+    let table: OpaquePointer
+
+    init?(kind: CConnRef_Kind, capacity: Int, threads: Int) {
+        guard let t = CConnRef_create(kind, UInt64(capacity), Int32(threads)) else { return nil }
+        table = t
+    }
+
+    static func prepare(_ buffer: KeyBuffer) -> KeyBuffer { buffer }
+    static func release(_ prepared: KeyBuffer) {}
+    func enter(thread: Int) { CConnRef_thread_enter(table, Int32(thread)) }
+    func exit(thread: Int) { CConnRef_thread_exit(table, Int32(thread)) }
+
+    func run(thread: Int, _ b: KeyBuffer, range: Range<Int>, uniformOp: Int32) -> CConnRef_Result {
+        var r = CConnRef_Result()
+        CConnRef_run(
+            table, Int32(thread), b.keys.baseAddress! + range.lowerBound,
+            b.ops.map { UnsafePointer($0.baseAddress! + range.lowerBound) }, uniformOp, range.count, &r)
+        return r
+    }
+
+    var count: Int { Int(CConnRef_count(table)) }
+    func destroy() { CConnRef_destroy(table) }
+}

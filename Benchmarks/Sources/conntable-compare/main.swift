@@ -1,0 +1,93 @@
+// conntable-compare: IPVSCore's ConnectionTable against liburcu's cds_lfht, Concurrency Kit's ck_ht and a flat C
+// table (the single-threaded ceiling), on identical workloads in the same run.
+//
+// Workloads (keys: IPv4 connection tuples from a SplitMix64 sequence, identical in Swift and C, checked at start):
+//   insert   fill an empty table with `entries` keys (T threads: a disjoint slice each)
+//   lookup   lookups of present keys, uniformly random, `--ops` per thread per pass
+//   miss     lookups of absent keys
+//   mixed    90 % lookups of present keys / 5 % inserts of new keys / 5 % deletes of the oldest keys: the table
+//            stays at `entries`; every result is checked (no lost, duplicated or invented entry)
+// at each of `--entries` (default 16 K, 1 M, 16 M; K = 1000) on each of `--threads` (default 1, 2; pinned to CPUs).
+// Each measurement prints one JSON line: {"workload","entries","threads","mops_wall","mops_cpu","impl",…}: millions
+// of operations per wall-clock second (all threads together) and per thread-CPU second (CLOCK_THREAD_CPUTIME_ID,
+// summed over threads: steadier on a shared machine), medians over `--passes`. `--table` adds a Markdown table with
+// the ratios of ConnectionTable to each reference.
+import CConnTableReference
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func usage() -> Never {
+    print(
+        """
+        usage: conntable-compare [--entries N,…] [--threads T,…] [--workload insert|lookup|miss|mixed,…]
+                                 [--impl swift|lfht|ck|flat,…] [--ops N] [--passes K] [--seed S] [--no-pin] [--table]
+        N accepts K and M suffixes (powers of ten) and Ki, Mi (powers of two).
+        """)
+    exit(64)
+}
+
+func parseCount(_ s: Substring) -> Int? {
+    let units: [(String, Int)] = [("Ki", 1 << 10), ("Mi", 1 << 20), ("K", 1000), ("M", 1_000_000)]
+    for (suffix, factor) in units where s.hasSuffix(suffix) {
+        return Int(s.dropLast(suffix.count)).map { $0 * factor }
+    }
+    return Int(s)
+}
+
+func parseOptions() -> Options {
+    var o = Options()
+    var args = CommandLine.arguments.dropFirst()
+    func list<T>(_ parse: (Substring) -> T?) -> [T] {
+        guard let v = args.popFirst() else { usage() }
+        let items = v.split(separator: ",").map(parse)
+        guard !items.isEmpty, items.allSatisfy({ $0 != nil }) else { usage() }
+        return items.map { $0! }
+    }
+    while let a = args.popFirst() {
+        switch a {
+        case "--entries": o.entries = list(parseCount)
+        case "--threads": o.threads = list { Int($0) }
+        case "--workload", "--workloads":
+            o.workloads = list { $0 == "hits" ? .lookup : $0 == "misses" ? .miss : Workload(rawValue: String($0)) }
+        case "--impl", "--impls": o.implementations = list { Implementation(rawValue: String($0)) }
+        case "--ops": o.opsPerPass = list(parseCount)[0]
+        case "--passes": o.passes = list { Int($0) }[0]
+        case "--seed": o.seed = list { UInt64($0) }[0]
+        case "--no-pin": o.pin = false
+        case "--table": o.table = true
+        default: usage()
+        }
+    }
+    guard o.entries.allSatisfy({ $0 >= 64 && $0 % 2 == 0 }), o.threads.allSatisfy({ (1...8).contains($0) }),
+        o.opsPerPass >= 40, o.passes >= 1
+    else { usage() }
+    return o
+}
+
+let options = parseOptions()
+guard keySequencesAgree(seed: options.seed) else { fail("the Swift and C key sequences differ") }
+
+var measurements: [Measurement] = []
+let report: (Measurement) -> Void = { m in
+    print(m.json)
+    measurements.append(m)
+}
+
+for entries in options.entries {
+    for implementation in options.implementations {
+        switch implementation {
+        case .swift:
+            measureSwiftTable(entries: entries, options: options, report: report)
+        case .lfht, .ck, .flat:
+            let kind = implementation == .lfht ? CConnRef_LFHT : implementation == .ck ? CConnRef_CKHT : CConnRef_Flat
+            measure(implementation, entries: entries, options: options, make: { entries, threads in
+                let capacity = referenceCapacity(entries)
+                return CReferenceTable(kind: kind, capacity: capacity, threads: threads).map { ($0, capacity) }
+            }, report: report)
+        }
+    }
+}
+
+if options.table { printTable(measurements) }

@@ -117,7 +117,7 @@ void cconnref_ck_run(void *p, int thread, const CConnRef_Key *keys, const uint8_
             ck_ht_entry_key_set(&entry, key, sizeof *key);
             if (ck_ht_get_spmc(&t->ht, h, &entry)) {
                 r.hits++;
-                r.checksum += ((ck_object *)ck_ht_entry_value(&entry))->value.destination;
+                r.checksum += cconnref_destination(&((ck_object *)ck_ht_entry_value(&entry))->value);
             } else {
                 r.misses++;
             }

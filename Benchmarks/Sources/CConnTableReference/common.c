@@ -13,20 +13,12 @@ uint64_t CConnRef_mix(uint64_t x) { return cconnref_mix(x); }
 
 void CConnRef_make_key(uint64_t seed, uint64_t index, CConnRef_Key *key) {
     uint64_t v = CConnRef_mix(seed + (index + 1) * 0x9E3779B97F4A7C15ULL);
-    memset(key, 0, sizeof *key);
-    key->family = 2;
-    key->protocol = 6;
-    uint32_t client = (uint32_t)v;
-    key->clientAddress[0] = (uint8_t)(client >> 24);
-    key->clientAddress[1] = (uint8_t)(client >> 16);
-    key->clientAddress[2] = (uint8_t)(client >> 8);
-    key->clientAddress[3] = (uint8_t)client;
-    key->clientPort = (uint16_t)(v >> 32);
-    key->virtualAddress[0] = 10;
-    key->virtualAddress[1] = 100;
-    key->virtualAddress[2] = (uint8_t)(v >> 56);
-    key->virtualAddress[3] = (uint8_t)(v >> 48);
-    key->virtualPort = 80;
+    key->tag = 6 << 8;  // TCP, IPv4
+    key->ports = ((v >> 32) & 0xFFFF) | (uint64_t)80 << 16;
+    key->client0 = (uint32_t)v;
+    key->client1 = 0;
+    key->virtual0 = 0x0A640000u | (uint32_t)((v >> 56) << 8) | (uint32_t)((v >> 48) & 0xFF);
+    key->virtual1 = 0;
 }
 
 void CConnRef_make_value(const CConnRef_Key *key, CConnRef_Value *value) { cconnref_make_value(key, value); }

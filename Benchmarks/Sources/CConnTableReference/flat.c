@@ -1,17 +1,14 @@
 // The ceiling: a flat open-addressing table with the entries inline in the slots, no synchronisation at all.
-// Linear probing from hash & mask; an empty slot has family 0; deletion shifts later entries of the run back
+// Linear probing from hash & mask; an empty slot has tag 0; deletion shifts later entries of the run back
 // (Knuth, TAOCP vol. 3, 6.4 Algorithm R), so there are no tombstones and lookups stay as short as at creation.
 #include "internal.h"
 
 #include <stdlib.h>
 
-// 56 bytes of entry padded to a cache line and aligned to one: a lookup touches exactly one line (an unaligned
-// 56-byte slot would straddle two lines three times out of four). The ceiling gets the layout a C programmer
-// tuning for speed would choose.
+// Key and value make exactly a cache line; slots are aligned to lines, so a lookup touches one line.
 typedef struct {
     CConnRef_Key key;
     CConnRef_Value value;
-    uint8_t padding[8];
 } __attribute__((aligned(64))) flat_slot;
 
 _Static_assert(sizeof(flat_slot) == 64, "one slot per cache line");
@@ -49,7 +46,7 @@ uint64_t cconnref_flat_count(void *p) { return ((flat_table *)p)->count; }
 static inline flat_slot *flat_find(flat_table *t, const CConnRef_Key *key, uint64_t h) {
     for (uint64_t i = h & t->mask;; i = (i + 1) & t->mask) {
         flat_slot *s = &t->slots[i];
-        if (s->key.family == 0)
+        if (s->key.tag == 0)
             return NULL;
         if (cconnref_key_equal(&s->key, key))
             return s;
@@ -61,7 +58,7 @@ static inline bool flat_insert(flat_table *t, const CConnRef_Key *key, uint64_t 
         return false;
     for (uint64_t i = h & t->mask;; i = (i + 1) & t->mask) {
         flat_slot *s = &t->slots[i];
-        if (s->key.family == 0) {
+        if (s->key.tag == 0) {
             s->key = *key;
             cconnref_make_value(key, &s->value);
             t->count++;
@@ -77,7 +74,7 @@ static inline bool flat_delete(flat_table *t, const CConnRef_Key *key, uint64_t 
     uint64_t i = h & mask;
     for (;; i = (i + 1) & mask) {
         flat_slot *s = &t->slots[i];
-        if (s->key.family == 0)
+        if (s->key.tag == 0)
             return false;
         if (cconnref_key_equal(&s->key, key))
             break;
@@ -86,7 +83,7 @@ static inline bool flat_delete(flat_table *t, const CConnRef_Key *key, uint64_t 
     uint64_t hole = i;
     for (uint64_t j = (i + 1) & mask;; j = (j + 1) & mask) {
         flat_slot *s = &t->slots[j];
-        if (s->key.family == 0)
+        if (s->key.tag == 0)
             break;
         uint64_t home = cconnref_hash(&s->key) & mask;
         bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
@@ -95,7 +92,7 @@ static inline bool flat_delete(flat_table *t, const CConnRef_Key *key, uint64_t 
             hole = j;
         }
     }
-    t->slots[hole].key.family = 0;
+    t->slots[hole].key.tag = 0;
     t->count--;
     return true;
 }
@@ -112,7 +109,7 @@ void cconnref_flat_run(void *p, const CConnRef_Key *keys, const uint8_t *ops, in
             flat_slot *s = flat_find(t, key, h);
             if (s) {
                 r.hits++;
-                r.checksum += s->value.destination;
+                r.checksum += cconnref_destination(&s->value);
             } else {
                 r.misses++;
             }

@@ -5,9 +5,10 @@
 #include "CConnTableReference.h"
 #include <string.h>
 
-/// 40-byte equality; with a constant size clang turns memcmp into five 8-byte compares.
+/// Key equality, word by word without early exit (as ConnectionTable compares).
 static inline bool cconnref_key_equal(const CConnRef_Key *a, const CConnRef_Key *b) {
-    return memcmp(a, b, sizeof(CConnRef_Key)) == 0;
+    return ((a->tag ^ b->tag) | (a->ports ^ b->ports) | (a->client0 ^ b->client0) | (a->client1 ^ b->client1)
+            | (a->virtual0 ^ b->virtual0) | (a->virtual1 ^ b->virtual1)) == 0;
 }
 
 static inline uint64_t cconnref_mix(uint64_t x) {
@@ -16,26 +17,27 @@ static inline uint64_t cconnref_mix(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-/// CConnRef_hash, inlined into the tables' loops.
+/// CConnRef_hash, inlined into the tables' loops: ConnectionKey.hash(seed:) — the seed and the tag, then the ports,
+/// then the folded addresses (the IPv6 halves in one more round), each through the SplitMix64 finaliser.
 static inline uint64_t cconnref_hash(const CConnRef_Key *key) {
-    uint64_t w[5];
-    memcpy(w, key, sizeof w);
-    uint64_t h = 0x243F6A8885A308D3ULL;
-    for (int i = 0; i < 5; i++) {
-        h = (h ^ w[i]) * 0x9E3779B97F4A7C15ULL;
-        h ^= h >> 29;
-    }
+    uint64_t h = CCONNREF_HASH_SEED ^ key->tag;
+    h = cconnref_mix(h ^ key->ports);
+    h = cconnref_mix(h ^ key->client0 ^ (key->virtual0 * 0x9E3779B97F4A7C15ULL));
+    if (key->tag & 8)
+        h = cconnref_mix(h ^ key->client1 ^ (key->virtual1 * 0xC2B2AE3D27D4EB4FULL));
     return cconnref_mix(h);
 }
 
+/// The value inserted with a key: destination = client port & 255, service 1, state 1, expiry 900 s.
 static inline void cconnref_make_value(const CConnRef_Key *key, CConnRef_Value *value) {
-    memset(value, 0, sizeof *value);
-    value->destination = (uint32_t)key->clientPort & 0xFF;
-    value->expiry = 900;
-    value->state = 1;
+    value->ids = (key->ports & 0xFF) | (uint64_t)1 << 32;
+    value->word = 1 | (uint64_t)900000 << 24;
 }
 
-_Static_assert(sizeof(CConnRef_Key) == 40, "the key is 40 bytes, like the Swift table's");
+/// The destination of a value (its low 32 bits), summed by lookups.
+static inline uint64_t cconnref_destination(const CConnRef_Value *value) { return (uint32_t)value->ids; }
+
+_Static_assert(sizeof(CConnRef_Key) == 48, "the key is ConnectionKey's six words");
 _Static_assert(sizeof(CConnRef_Value) == 16, "the value is 16 bytes");
 
 void *cconnref_flat_create(uint64_t capacity);

@@ -101,7 +101,7 @@ void cconnref_lfht_run(void *p, const CConnRef_Key *keys, const uint8_t *ops, in
             struct cds_lfht_node *node = cds_lfht_iter_get_node(&iter);
             if (node) {
                 r.hits++;
-                r.checksum += caa_container_of(node, lfht_entry, node)->value.destination;
+                r.checksum += cconnref_destination(&caa_container_of(node, lfht_entry, node)->value);
             } else {
                 r.misses++;
             }

@@ -31,11 +31,10 @@ struct KeyFields: Equatable {
     }
 
     init(_ key: CConnRef_Key) {
-        let c = key.clientAddress, v = key.virtualAddress
-        clientAddress = UInt32(c.0) << 24 | UInt32(c.1) << 16 | UInt32(c.2) << 8 | UInt32(c.3)
-        virtualAddress = UInt32(v.0) << 24 | UInt32(v.1) << 16 | UInt32(v.2) << 8 | UInt32(v.3)
-        clientPort = key.clientPort
-        virtualPort = key.virtualPort
+        clientAddress = UInt32(truncatingIfNeeded: key.client0)
+        virtualAddress = UInt32(truncatingIfNeeded: key.virtual0)
+        clientPort = UInt16(truncatingIfNeeded: key.ports)
+        virtualPort = UInt16(truncatingIfNeeded: key.ports >> 16)
     }
 }
 
@@ -45,14 +44,16 @@ func keySequencesAgree(seed: UInt64) -> Bool {
     var key = CConnRef_Key()
     for index in stride(from: UInt64(0), to: 1 << 20, by: 97) {
         CConnRef_make_key(seed, index, &key)
-        guard key.family == 2, key.protocol == 6, KeyFields(key) == KeyFields(seed: seed, index: index) else {
+        guard key.tag == 6 << 8, key.ports >> 32 == 0, key.client1 == 0, key.virtual1 == 0,
+            KeyFields(key) == KeyFields(seed: seed, index: index)
+        else {
             return false
         }
     }
     return true
 }
 
-/// A buffer of C keys (40 bytes each) with explicit lifetime: at 16 M entries these are hundreds of megabytes.
+/// A buffer of C keys (48 bytes each) with explicit lifetime: at 16 M entries these are hundreds of megabytes.
 struct KeyBuffer: @unchecked Sendable {
     let keys: UnsafeMutableBufferPointer<CConnRef_Key>
     let ops: UnsafeMutableBufferPointer<UInt8>?

@@ -90,4 +90,7 @@ for entries in options.entries {
     }
 }
 
+if measurements.isEmpty {
+    fail("nothing to measure: the flat C table has no synchronisation, so it runs inserts and mixed on 1 thread only")
+}
 if options.table { printTable(measurements) }

@@ -14,7 +14,7 @@
 //     probing, backward-shift deletion): the single-threaded ceiling. Concurrent lookups without writers are safe.
 //
 // Capacities: every table gets `capacity` slots or buckets, which the caller chooses (conntable-compare uses the
-// power of two ≥ 2 × entries, a load factor of about 0.48, which ck_ht needs anyway: it doubles above 0.5).
+// power of two ≥ 2 × (entries + 64), a load factor just under 0.5, which ck_ht needs anyway: it doubles above 0.5).
 #ifndef CCONNTABLE_REFERENCE_H
 #define CCONNTABLE_REFERENCE_H
 
@@ -26,39 +26,42 @@
 extern "C" {
 #endif
 
-/// The connection tuple: family (2 = IPv4, 10 = IPv6; 0 marks an empty flat slot), protocol, ports in host order,
-/// addresses as 16 bytes in network order (IPv4 in the first four, the rest zero). 40 bytes.
+/// The connection tuple, as the six 64-bit words of IPVSCore's ConnectionKey (48 bytes): `tag` = protocol << 8
+/// (| 8 for IPv6; never 0, which marks an empty flat slot), `ports` = client port | virtual port << 16 |
+/// firewall mark << 32, then the client and virtual addresses (IPv4: the address as a number in word 0, 0 in
+/// word 1; IPv6: high and low halves).
 typedef struct {
-    uint8_t family;
-    uint8_t protocol;
-    uint16_t clientPort;
-    uint16_t virtualPort;
-    uint16_t reserved;
-    uint8_t clientAddress[16];
-    uint8_t virtualAddress[16];
+    uint64_t tag;
+    uint64_t ports;
+    uint64_t client0;
+    uint64_t client1;
+    uint64_t virtual0;
+    uint64_t virtual1;
 } CConnRef_Key;
 
-/// What an entry holds besides its key: the chosen destination, expiry, flags and protocol state. 16 bytes.
+/// What an entry holds besides its key, as IPVSCore's ConnectionValue (16 bytes): `ids` = destination | service
+/// << 32, `word` = state | flags << 8 | expiry (ms) << 24.
 typedef struct {
-    uint32_t destination;
-    uint32_t expiry;
-    uint16_t flags;
-    uint8_t state;
-    uint8_t reserved[5];
+    uint64_t ids;
+    uint64_t word;
 } CConnRef_Value;
+
+/// The hash seed all tables use (ConnectionTable gets it as `hashSeed`).
+#define CCONNREF_HASH_SEED 0x6A09E667F3BCC909ULL
 
 /// SplitMix64's output function (Steele, Lea, Flood 2014), a bijection on 64 bits.
 uint64_t CConnRef_mix(uint64_t x);
 
 /// Key number `index` of the sequence `seed`: v = mix(seed + (index + 1) · γ) is a bijection of the index, and its
 /// 64 bits become the client address (bits 0-31), the client port (32-47) and a virtual address in 10.100.0.0/16
-/// (48-63); virtual port 80, TCP, IPv4. Distinct indices give distinct keys.
+/// (10.100.(v >> 56).(v >> 48 & 255)); virtual port 80, TCP, IPv4, no mark. Distinct indices give distinct keys.
 void CConnRef_make_key(uint64_t seed, uint64_t index, CConnRef_Key *key);
 
 /// The value stored with a key: derived from it, so that a lookup can be checked.
 void CConnRef_make_value(const CConnRef_Key *key, CConnRef_Value *value);
 
-/// The hash all tables use (the same function as the Swift table's).
+/// The hash all tables use: ConnectionTable's (ConnectionKey.hash(seed:)) under CCONNREF_HASH_SEED, the same
+/// function computed the same way, so that every table places every key at the same home slot.
 uint64_t CConnRef_hash(const CConnRef_Key *key);
 
 typedef enum {

@@ -27,6 +27,12 @@ func printTable(_ ms: [Measurement]) {
     for (w, e, t) in keys {
         let s = find(.swift, w, e, t)
         let refs = [Implementation.lfht, .ck, .flat].map { find($0, w, e, t) }
+        if w == .balancerNew || w == .balancerExisting {
+            let base = find(.swift, w == .balancerNew ? .insert : .lookup, e, t)
+            let note = base.map { "\(format(s!.mopsWall / $0.mopsWall, 2))× ConnectionTable \(w == .balancerNew ? "insert" : "lookup")" } ?? ""
+            print("| \(w.label) | \(entriesLabel(e)) | \(t) | \(cell(s)) | – | – | – | \(note) | | |")
+            continue
+        }
         let ratios = refs.map { r in
             guard s != nil, r != nil else { return "–" }
             return "\(ratio(s, r, \.mopsWall)) (\(ratio(s, r, \.mopsCPU)))"

@@ -16,7 +16,8 @@ enum Implementation: String, CaseIterable {
 
     /// The flat table has no synchronisation: several threads may only read it.
     func supports(_ workload: Workload, threads: Int) -> Bool {
-        self != .flat || threads == 1 || workload == .lookup || workload == .miss
+        if workload == .balancerNew || workload == .balancerExisting { return false }  // measureBalancer's
+        return self != .flat || threads == 1 || workload == .lookup || workload == .miss
     }
 }
 

@@ -73,6 +73,8 @@ struct KeyBuffer: @unchecked Sendable {
 
 enum Workload: String, CaseIterable {
     case insert, lookup, miss, mixed
+    case balancerNew = "balancer-new"
+    case balancerExisting = "balancer-existing"
 
     var label: String {
         switch self {
@@ -80,6 +82,8 @@ enum Workload: String, CaseIterable {
         case .lookup: "lookup hits"
         case .miss: "lookup misses"
         case .mixed: "mixed 90/5/5"
+        case .balancerNew: "Balancer new flow"
+        case .balancerExisting: "Balancer existing flow"
         }
     }
 }

@@ -7,6 +7,8 @@
 //   miss     lookups of absent keys
 //   mixed    90 % lookups of present keys / 5 % inserts of new keys / 5 % deletes of the oldest keys: the table
 //            stays at `entries`; every result is checked (no lost, duplicated or invented entry)
+//   balancer-new, balancer-existing   Balancer.process of a new flow's SYN (wlc, 8 servers; `entries` flows into
+//            an empty balancer) and of an existing flow's packet (random among `entries` flows); ours only
 // at each of `--entries` (default 16 K, 1 M, 16 M; K = 1000) on each of `--threads` (default 1, 2; pinned to CPUs).
 // Each measurement prints one JSON line: {"workload","entries","threads","mops_wall","mops_cpu","impl",…}: millions
 // of operations per wall-clock second (all threads together) and per thread-CPU second (CLOCK_THREAD_CPUTIME_ID,
@@ -21,7 +23,7 @@ import Glibc
 func usage() -> Never {
     print(
         """
-        usage: conntable-compare [--entries N,…] [--threads T,…] [--workload insert|lookup|miss|mixed,…]
+        usage: conntable-compare [--entries N,…] [--threads T,…] [--workload insert|lookup|miss|mixed|balancer-new|balancer-existing,…]
                                  [--impl swift|lfht|ck|flat,…] [--ops N] [--passes K] [--seed S] [--no-pin] [--table]
         N accepts K and M suffixes (powers of ten) and Ki, Mi (powers of two).
         """)
@@ -80,6 +82,7 @@ for entries in options.entries {
         switch implementation {
         case .swift:
             measureSwiftTable(entries: entries, options: options, report: report)
+            measureBalancer(entries: entries, options: options, report: report)
         case .lfht, .ck, .flat:
             let kind = implementation == .lfht ? CConnRef_LFHT : implementation == .ck ? CConnRef_CKHT : CConnRef_Flat
             measure(implementation, entries: entries, options: options, make: { entries, threads in

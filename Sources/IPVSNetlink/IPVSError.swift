@@ -24,6 +24,7 @@ public struct IPVSError: Error, Hashable, Sendable, CustomStringConvertible {
         case startDaemon = "start daemon"
         case stopDaemon = "stop daemon"
         case listDaemons = "list daemons"
+        case listConnections = "list connections"
     }
 
     public enum Reason: Hashable, Sendable {

@@ -234,18 +234,20 @@ public struct IPVSHandle: ~Copyable {
 
     /// Runs `body` with the calling thread in the network namespace at `path` (none: where it is), then moves the
     /// thread back. A socket belongs to the namespace it was created in, whatever thread uses it later.
-    private static func inNamespace(_ path: String?, _ body: () throws(IPVSError) -> Void) throws(IPVSError) {
+    static func inNamespace(
+        _ path: String?, _ operation: IPVSError.Operation = .open, _ body: () throws(IPVSError) -> Void
+    ) throws(IPVSError) {
         guard let path else { return try body() }
         let own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
         guard own >= 0 else {
-            throw IPVSError(.open, .system(call: "open /proc/thread-self/ns/net", errno: Glibc.errno))
+            throw IPVSError(operation, .system(call: "open /proc/thread-self/ns/net", errno: Glibc.errno))
         }
         defer { close(own) }
         let target = open(path, O_RDONLY | O_CLOEXEC)
-        guard target >= 0 else { throw IPVSError(.open, .system(call: "open \(path)", errno: Glibc.errno)) }
+        guard target >= 0 else { throw IPVSError(operation, .system(call: "open \(path)", errno: Glibc.errno)) }
         defer { close(target) }
         guard CIPVSLinux_setns_net(target) == 0 else {
-            throw IPVSError(.open, .system(call: "setns \(path)", errno: Glibc.errno))
+            throw IPVSError(operation, .system(call: "setns \(path)", errno: Glibc.errno))
         }
         defer {
             // Going back cannot fail for a namespace this thread was in, short of a kernel bug; if it did, the thread

@@ -1,3 +1,5 @@
+import IPVSCore
+import IPVSNetlink
 import Testing
 
 /// Real TCP connections through an IPVS NAT virtual service, from a client namespace to real servers in namespaces
@@ -17,14 +19,14 @@ struct NATForwardingTests {
 
         #expect(try network.get() == "\(server.identity)\n")
 
-        let connections = IPVSConnectionTable.parse(try network.director.read("/proc/net/ip_vs_conn"))
+        let connections = try IPVSConnectionList.read(networkNamespace: network.director.path)
         let connection = try #require(connections.first, "no connection in /proc/net/ip_vs_conn")
         #expect(connections.count == 1)
         #expect(connection.protocolName == "TCP")
-        #expect(connection.clientAddress == NATTopology.clientAddress)
-        #expect(connection.virtualAddress == vip)
+        #expect(connection.client == IPAddress(NATTopology.clientAddress))
+        #expect(connection.virtualAddress == IPAddress(vip))
         #expect(connection.virtualPort == 80)
-        #expect(connection.destinationAddress == NATTopology.realServerAddress(0))
+        #expect(connection.destination == IPAddress(NATTopology.realServerAddress(0)))
         #expect(connection.destinationPort == 80)
         // The connection is over: the kernel keeps the entry in TIME_WAIT, or in another closing state if the
         // last packets raced the read.

@@ -1,6 +1,7 @@
 import CIPVSLinux
 import Foundation
 import IPVSCore
+import IPVSNetlink
 import Testing
 
 #if canImport(Glibc)
@@ -123,11 +124,10 @@ struct SchedulerAgreementTests {
         try UDPSender.send(flows, inNamespace: clients.path)
 
         // What the kernel chose.
-        let table = IPVSConnectionTable.parse(try director.read("/proc/net/ip_vs_conn"))
+        let table = try IPVSConnectionList.read(networkNamespace: director.path)
         var chosen: [String: String] = [:]
         for c in table where c.clientPort != 0 {
-            let key = "\(normalized(c.clientAddress)):\(c.clientPort)"
-            chosen[key] = normalized(c.destinationAddress)
+            chosen["\(c.client):\(c.clientPort)"] = c.destination.description
         }
 
         // What IPVSCore predicts, replaying the same connections in the same order.
@@ -150,9 +150,6 @@ struct SchedulerAgreementTests {
                 + mismatches.joined(separator: "\n")))
         print("agreement \(s.name): \(agreed)/\(flows.count) connections, \(scheduledByKernel) scheduled by the kernel")
     }
-
-    /// /proc/net/ip_vs_conn prints IPv6 addresses in full; IPVSCore prints them as inet_ntop does.
-    func normalized(_ text: String) -> String { IPAddress(text)?.description ?? text }
 
     /// clients (many addresses) --veth-- director (virtual addresses on a dummy device; real servers routed to
     /// another dummy device, which drops what it is sent). Nothing leaves these namespaces.

@@ -102,7 +102,7 @@ extension Balancer {
         }
     }
 
-    func withService<R>(_ key: ServiceKey, _ body: (Int, inout ServiceState) throws(BalancerError) -> R)
+    func withService<R: Sendable>(_ key: ServiceKey, _ body: (Int, inout ServiceState) throws(BalancerError) -> R)
         throws(BalancerError) -> R
     {
         try control.withLock { c throws(BalancerError) -> R in

@@ -92,7 +92,7 @@ public final class Balancer: @unchecked Sendable {
     @usableFromInline let destinationAvailable: AtomicWords
     /// Seconds per state: TCP at 0…10, UDP at 11, SCTP at 12…25.
     @usableFromInline let timeoutWords: AtomicWords
-    let control: Mutex<ControlState>
+    let control: GuardedState<ControlState>
 
     // Connection flags (`ConnectionValue.flags`).
     @usableFromInline static let inactiveFlag: UInt16 = 1 << 0  // IP_VS_CONN_F_INACTIVE
@@ -122,7 +122,7 @@ public final class Balancer: @unchecked Sendable {
         timeoutWords = AtomicWords(count: 26)
         var c = ControlState(services: services, destinations: destinations, timeouts: configuration.timeouts)
         c.estimating[services + destinations] = true  // the total
-        control = Mutex(c)
+        control = GuardedState(c)
         storeTimeouts(configuration.timeouts)
     }
 
@@ -524,7 +524,7 @@ public final class Balancer: @unchecked Sendable {
 
 /// One service slot: its state behind its own lock.
 final class ServiceSlot: Sendable {
-    let state = Mutex<ServiceState?>(nil)
+    let state = GuardedState<ServiceState?>(nil)
 }
 
 /// A service's live state in the balancer.

@@ -70,18 +70,5 @@ let package = Package(
             path: "Sources/conntable-compare",
             swiftSettings: strictSettings
         ),
-        // Counts malloc & co. in the executable that links it (for allocation-gate).
-        .target(name: "CMallocCounter", path: "Sources/CMallocCounter"),
-        // The CI gate: exits 1 when a hot path (ConnectionTable lookup/insert/update/remove, Balancer existing flow)
-        // allocates. Run by tools/test.d/host/30-benchmark-gate.
-        .executableTarget(
-            name: "allocation-gate",
-            dependencies: [
-                .product(name: "IPVSCore", package: "swift-ipvs"),
-                "CMallocCounter",
-            ],
-            path: "Sources/allocation-gate",
-            swiftSettings: strictSettings
-        ),
     ]
 )

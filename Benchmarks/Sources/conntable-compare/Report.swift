@@ -40,13 +40,24 @@ func printTable(_ ms: [Measurement]) {
         print("| \(w.label) | \(entriesLabel(e)) | \(t) | \(cell(s)) | " + refs.map(cell).joined(separator: " | ")
             + " | " + ratios.joined(separator: " | ") + " |")
     }
-    // Scaling of our own table, 2 threads ÷ 1 thread (wall).
-    for w in [Workload.lookup, .mixed] {
-        for e in Set(ms.map(\.entries)).sorted() {
-            if let one = find(.swift, w, e, 1), let two = find(.swift, w, e, 2) {
-                print("")
-                print("ConnectionTable \(w.label), \(entriesLabel(e)): 2 threads ÷ 1 thread = \(format(two.mopsWall / one.mopsWall, 2))× (wall)")
-            }
-        }
+    // The targets, in wall and in CPU time.
+    // For 2 threads ÷ 1 thread, the CPU column is 2 × (CPU rate with 2 threads ÷ with 1): the scaling the table would
+    // show if each thread had a CPU of its own the whole time.
+    func target(_ label: String, _ a: Measurement?, _ b: Measurement?, atLeast: Double, cpuScale: Double = 1) {
+        guard let a, let b else { return }
+        let wall = a.mopsWall / b.mopsWall, cpu = cpuScale * a.mopsCPU / b.mopsCPU
+        func verdict(_ x: Double) -> String { x >= atLeast ? "met" : "missed" }
+        print("| \(label) | ≥ \(format(atLeast, 1))× | \(format(wall, 2))× (\(verdict(wall))) | \(format(cpu, 2))× (\(verdict(cpu))) |")
     }
+    let m = 1_000_000
+    print("")
+    print("| target | wanted | wall | CPU |")
+    print("| --- | ---: | ---: | ---: |")
+    target("lookup hits, 1 M, 1 thread ÷ cds_lfht", find(.swift, .lookup, m, 1), find(.lfht, .lookup, m, 1), atLeast: 8)
+    target("lookup hits, 1 M, 1 thread ÷ flat C", find(.swift, .lookup, m, 1), find(.flat, .lookup, m, 1), atLeast: 0.6)
+    for e in Set(ms.map(\.entries)).sorted() {
+        target("lookup hits, \(entriesLabel(e)), 2 threads ÷ 1 thread", find(.swift, .lookup, e, 2), find(.swift, .lookup, e, 1), atLeast: 1.8,
+               cpuScale: 2)
+    }
+    target("mixed 90/5/5, 1 M, 2 threads ÷ cds_lfht", find(.swift, .mixed, m, 2), find(.lfht, .mixed, m, 2), atLeast: 5)
 }

@@ -127,7 +127,7 @@ public struct ConnectionKey: Hashable, Sendable, CustomStringConvertible {
     /// collide; the kernel keys its connection hash with a random `ip_vs_conn_rnd` for the same reason).
     /// Two rounds of multiply-xorshift over the folded words: cheap, and good enough for linear probing with a
     /// power-of-two table (the high bits are used).
-    @inlinable
+    @inlinable @inline(__always)
     func hash(seed: UInt64) -> UInt64 {
         var h = seed ^ tag
         h = ConnectionKey.mix(h ^ ports)
@@ -138,7 +138,7 @@ public struct ConnectionKey: Hashable, Sendable, CustomStringConvertible {
         return ConnectionKey.mix(h)
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     static func mix(_ x: UInt64) -> UInt64 {
         // The finaliser of MurmurHash3 / SplitMix64 (public-domain constants).
         var z = x

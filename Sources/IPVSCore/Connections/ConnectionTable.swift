@@ -50,7 +50,7 @@ public enum ConnectionTableError: Error, Hashable, Sendable, CustomStringConvert
 ///
 /// | word | content |
 /// | --- | --- |
-/// | 0 | header: status (bits 0…2), the key's IPv6 bit (3) and protocol (8…15), a generation (16…63) |
+/// | 0 | header: status (bits 0…2), the key's IPv6 bit (3) and protocol (8…15), 16 bits of its hash (16…31), a generation (32…63) |
 /// | 1 | the value's changing word: state, flags, expiry (see `ConnectionValue`) |
 /// | 2 | destination and service ids |
 /// | 3 | client port, virtual port, firewall mark |
@@ -72,11 +72,12 @@ public enum ConnectionTableError: Error, Hashable, Sendable, CustomStringConvert
 ///   lock and never write shared memory (two threads looking up the same keys do not bounce cache lines), and they
 ///   never wait for a writer: a slot being filled is skipped (that insert has not happened yet), and updates and
 ///   removals are single atomic steps.
-/// - An **insert** claims a free slot with a compare-and-swap of its header (status → claimed, generation + 1),
-///   writes the key and value, publishes it as *pending*, checks the probe window for a concurrent insert of the
-///   same key, and then makes it *live* with one store (the linearisation point). Of two concurrent inserts of one
-///   key, exactly one wins, the other returns `.exists` (the scheme of Purcell and Harris, "Non-blocking hashtables
-///   with open addressing", 2005: the pending insert nearer to the key's home slot wins).
+/// - An **insert** claims a free slot with a compare-and-swap of its header (status → claimed, with the key's
+///   identity: its tag and 16 bits of its hash; generation + 1), writes the key and value, marks it *pending*,
+///   checks the probe window for a concurrent insert of the same key, and then makes it *live* with one store (the
+///   linearisation point). Of two concurrent inserts of one key, exactly one wins and the other returns `.exists`
+///   (after Purcell and Harris, "Non-blocking hashtables with open addressing", 2005: the pending insert nearer to
+///   the key's home slot wins). One locked instruction per insert.
 /// - An **update** and a **removal** are one double-word compare-and-swap (`cmpxchg16b`) of the header and the
 ///   value word: an update changes the value word under an unchanged header; a removal turns the header into a
 ///   tombstone. Each therefore acts exactly once on exactly the value it returns, and neither can hit a later
@@ -165,8 +166,14 @@ public final class ConnectionTable: @unchecked Sendable {
         /// An empty slot held by `clearTombstone(at:)` for two atomic steps: empty for lookups, not claimable.
         @inlinable static var held: UInt64 { 5 }
         @inlinable static var statusMask: UInt64 { 7 }
-        @inlinable static var generationUnit: UInt64 { 1 << 16 }
-        @inlinable static var generationMask: UInt64 { ~0xFFFF }
+        /// Bits 16…31 of a header hold 16 bits of the key's hash (not those that chose the slot), so that most
+        /// slots of other keys are passed over without reading their key words, and a concurrent insert can tell
+        /// from a claimed slot's header whether it may be the same key.
+        @inlinable static var fingerprintMask: UInt64 { 0xFFFF_0000 }
+        /// The key's tag and fingerprint.
+        @inlinable static var identityMask: UInt64 { 0xFFFF_FF08 }
+        @inlinable static var generationUnit: UInt64 { 1 << 32 }
+        @inlinable static var generationMask: UInt64 { 0xFFFF_FFFF_0000_0000 }
     }
 
     @inlinable @inline(__always)
@@ -176,6 +183,9 @@ public final class ConnectionTable: @unchecked Sendable {
     func loadAcquire(_ i: Int) -> UInt64 { words[i].load(ordering: .acquiring) }
 
     @inlinable @inline(__always)
+    func loadSequentiallyConsistent(_ i: Int) -> UInt64 { words[i].load(ordering: .sequentiallyConsistent) }
+
+    @inlinable @inline(__always)
     func storeRelaxed(_ i: Int, _ value: UInt64) { words[i].store(value, ordering: .relaxed) }
 
     @inlinable @inline(__always)
@@ -183,7 +193,7 @@ public final class ConnectionTable: @unchecked Sendable {
 
     @inlinable @inline(__always)
     func compareExchange(_ i: Int, _ expected: UInt64, _ desired: UInt64) -> Bool {
-        words[i].compareExchange(expected: expected, desired: desired, ordering: .acquiringAndReleasing).exchanged
+        words[i].compareExchange(expected: expected, desired: desired, ordering: .sequentiallyConsistent).exchanged
     }
 
     /// A double-word compare-and-swap of (header, value word) of the slot at word index `b`.
@@ -199,8 +209,12 @@ public final class ConnectionTable: @unchecked Sendable {
         ).exchanged
     }
 
+    /// The key's home slot, and its identity in a slot header (tag and fingerprint).
     @inlinable @inline(__always)
-    func homeSlot(_ key: ConnectionKey) -> Int { Int(truncatingIfNeeded: key.hash(seed: seed)) & mask }
+    func locate(_ key: ConnectionKey) -> (slot: Int, identity: UInt64) {
+        let hash = key.hash(seed: seed)
+        return (Int(truncatingIfNeeded: hash) & mask, key.tag | (hash >> 32) & Slot.fingerprintMask)
+    }
 
     /// Whether the key words of the slot at word index `b` equal `key` (header tag compared by the caller).
     @inlinable @inline(__always)
@@ -230,8 +244,8 @@ public final class ConnectionTable: @unchecked Sendable {
 
     /// Reads the slot at word index `b`, whose header was `h` (status live or pending), for `key`.
     @inlinable @inline(__always)
-    func probe(_ b: Int, _ h: UInt64, _ key: ConnectionKey) -> Probe {
-        guard h & ConnectionKey.tagMask == key.tag, keyWordsEqual(b, key) else { return .other }
+    func probe(_ b: Int, _ h: UInt64, _ identity: UInt64, _ key: ConnectionKey) -> Probe {
+        guard h & Slot.identityMask == identity, keyWordsEqual(b, key) else { return .other }
         let word = loadRelaxed(b + 1)
         let ids = loadRelaxed(b + 2)
         atomicMemoryFence(ordering: .acquiring)
@@ -244,17 +258,18 @@ public final class ConnectionTable: @unchecked Sendable {
     /// The value of the connection with this key, or nil if there is none or it has expired at `now`.
     /// Wait-free with respect to writers in practice: it retries a slot only when that slot changed while it was
     /// being read. No lock, no allocation, no write to shared memory.
-    @inlinable
+    @inlinable @inline(__always)
     public func lookup(_ key: ConnectionKey, now: Timestamp) -> ConnectionValue? {
         let nowTick = ConnectionValue.nowTick(now)
-        var slot = homeSlot(key)
+        let (home, identity) = locate(key)
+        var slot = home
         var probes = probeLimit
         while probes > 0 {
             let b = slot &<< 3
             let h = loadAcquire(b)
             let status = h & Slot.statusMask
             if status == Slot.live {
-                switch probe(b, h, key) {
+                switch probe(b, h, identity, key) {
                 case .match(_, let v): return v.isExpired(nowTick: nowTick) ? nil : v
                 case .changed: continue
                 case .other: break
@@ -275,7 +290,7 @@ public final class ConnectionTable: @unchecked Sendable {
     @inlinable
     public func insert(_ key: ConnectionKey, _ value: ConnectionValue, now: Timestamp) -> ConnectionInsertResult {
         let nowTick = ConnectionValue.nowTick(now)
-        let home = homeSlot(key)
+        let (home, identity) = locate(key)
         var replaced: ConnectionValue? = nil
         attempt: while true {
             // 1. Look for the key and for the first free slot of the window.
@@ -301,7 +316,7 @@ public final class ConnectionTable: @unchecked Sendable {
                         candidateHeader = h
                     }
                 case Slot.live:
-                    switch probe(b, h, key) {
+                    switch probe(b, h, identity, key) {
                     case .changed: continue scan
                     case .other: break
                     case .match(let mh, let v):
@@ -313,7 +328,7 @@ public final class ConnectionTable: @unchecked Sendable {
                         continue scan  // read the slot again: it is a tombstone now (or changed)
                     }
                 default:
-                    break  // claimed or pending: another insert, sorted out in step 4
+                    break  // claimed or pending: another insert, sorted out in step 3
                 }
                 slot = (slot &+ 1) & mask
                 probes &-= 1
@@ -322,11 +337,12 @@ public final class ConnectionTable: @unchecked Sendable {
                 fullCount.add(1, ordering: .relaxed)
                 return .full
             }
-            // 2. Claim it.
+            // 2. Claim it, with our identity in the header. The claim and the header loads of step 3 are sequentially
+            // consistent (on x86 a locked cmpxchg and plain loads): of two concurrent inserts of one key, the one
+            // that claims second sees the first's claim (or what followed it) in step 3.
             let cb = candidate &<< 3
             let generation = (candidateHeader & Slot.generationMask) &+ Slot.generationUnit
-            guard compareExchange(cb, candidateHeader, generation | key.tag | Slot.claimed) else { continue attempt }
-            // 3. Fill it, and publish it as pending.
+            guard compareExchange(cb, candidateHeader, generation | identity | Slot.claimed) else { continue attempt }
             storeRelaxed(cb + 1, value.word)
             storeRelaxed(cb + 2, value.ids)
             storeRelaxed(cb + 3, key.ports)
@@ -334,23 +350,27 @@ public final class ConnectionTable: @unchecked Sendable {
             storeRelaxed(cb + 5, key.client1)
             storeRelaxed(cb + 6, key.virtual0)
             storeRelaxed(cb + 7, key.virtual1)
-            let pending = generation | key.tag | Slot.pending
+            let pending = generation | identity | Slot.pending
             storeRelease(cb, pending)
-            // Our pending store must be ordered before our reads of the other slots, and theirs before their reads
-            // of ours (Dekker): of two concurrent inserts of one key, at least one sees the other.
-            atomicMemoryFence(ordering: .sequentiallyConsistent)
-            // 4. Look for another insert of the same key in the window.
+            // 3. Look for another insert of the same key in the window (Purcell and Harris): a claimed slot with our
+            // identity is waited for until its key is written (it waits for nobody); a pending one nearer to the
+            // home slot wins over us; one farther away is waited for (it will see us and withdraw, or it went live
+            // without seeing us and we withdraw).
             let ourDistance = (candidate &- home) & mask
             slot = home
             probes = probeLimit
             check: while probes > 0 {
                 if slot != candidate {
                     let b = slot &<< 3
-                    let h = loadAcquire(b)
+                    let h = loadSequentiallyConsistent(b)
                     let status = h & Slot.statusMask
                     if status == Slot.empty || status == Slot.held { break check }
+                    if status == Slot.claimed && h & Slot.identityMask == identity {
+                        while loadAcquire(b) == h {}
+                        continue check
+                    }
                     if status == Slot.live || status == Slot.pending {
-                        switch probe(b, h, key) {
+                        switch probe(b, h, identity, key) {
                         case .changed: continue check
                         case .other: break
                         case .match(let mh, let v):
@@ -362,13 +382,12 @@ public final class ConnectionTable: @unchecked Sendable {
                                 storeRelease(cb, tombstone(pending))  // it won: withdraw ours
                                 return .exists(v)
                             }
-                            // Pending: the one nearer to the home slot wins; the other withdraws.
                             if (slot &- home) & mask < ourDistance {
                                 storeRelease(cb, tombstone(pending))
                                 while loadAcquire(b) == h {}  // until it goes live or withdraws
                                 continue attempt
                             }
-                            while loadAcquire(b) == h {}  // it will see us and withdraw, or has gone live
+                            while loadAcquire(b) == h {}
                             continue check
                         }
                     }
@@ -376,8 +395,8 @@ public final class ConnectionTable: @unchecked Sendable {
                 slot = (slot &+ 1) & mask
                 probes &-= 1
             }
-            // 5. Go live.
-            storeRelease(cb, generation | key.tag | Slot.live)
+            // 4. Go live: the insert takes effect here.
+            storeRelease(cb, generation | identity | Slot.live)
             if let r = replaced { return .replacedExpired(r) }
             return .inserted
         }
@@ -400,14 +419,15 @@ public final class ConnectionTable: @unchecked Sendable {
         _ key: ConnectionKey, now: Timestamp, _ transform: (ConnectionValue) -> ConnectionValue?
     ) -> ConnectionUpdateResult {
         let nowTick = ConnectionValue.nowTick(now)
-        var slot = homeSlot(key)
+        let (home, identity) = locate(key)
+        var slot = home
         var probes = probeLimit
         while probes > 0 {
             let b = slot &<< 3
             let h = loadAcquire(b)
             let status = h & Slot.statusMask
             if status == Slot.live {
-                switch probe(b, h, key) {
+                switch probe(b, h, identity, key) {
                 case .changed: continue
                 case .other: break
                 case .match(let mh, let v):
@@ -446,14 +466,15 @@ public final class ConnectionTable: @unchecked Sendable {
     /// Exactly one of several concurrent removals of a connection gets its value. Lock-free; no allocation.
     @inlinable
     public func remove(_ key: ConnectionKey) -> ConnectionValue? {
-        var slot = homeSlot(key)
+        let (home, identity) = locate(key)
+        var slot = home
         var probes = probeLimit
         while probes > 0 {
             let b = slot &<< 3
             let h = loadAcquire(b)
             let status = h & Slot.statusMask
             if status == Slot.live {
-                switch probe(b, h, key) {
+                switch probe(b, h, identity, key) {
                 case .changed: continue
                 case .other: break
                 case .match(let mh, let v):

@@ -232,6 +232,22 @@ public struct IPVSAdmListing {
         "Timeout (tcp tcpfin udp): \(Int32(bitPattern: t.tcp)) \(Int32(bitPattern: t.tcpFin)) \(Int32(bitPattern: t.udp))\n"
     }
 
+    /// `list_daemon`: one line per running daemon, master first; the optional fields only when the kernel gave
+    /// them and they are not 0.
+    public static func daemons(_ daemons: [IPVSSyncDaemon]) -> String {
+        var out = ""
+        for role in [IPVSSyncDaemon.Role.master, .backup] {
+            guard let d = daemons.first(where: { $0.role == role }) else { continue }
+            out += "\(role) sync daemon (mcast=\(d.interface), syncid=\(d.syncID)"
+            if let length = d.maximumMessageLength, length != 0 { out += ", maxlen=\(length)" }
+            if let group = d.multicastGroup { out += ", group=\(IPVSAdmAddressText.numeric(group))" }
+            if let port = d.multicastPort, port != 0 { out += ", port=\(port)" }
+            if let ttl = d.multicastTTL, ttl != 0 { out += ", ttl=\(ttl)" }
+            out += ")\n"
+        }
+        return out
+    }
+
     // MARK: - Pieces
 
     static let tunnelFlagOptions = ["--tun-nocsum", "--tun-csum", "--tun-remcsum"]

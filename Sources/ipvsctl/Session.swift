@@ -56,9 +56,9 @@ struct Session: ~Copyable {
                 return 0
             }
             if options.contains(.daemon) {
-                // Not yet read from the kernel (IPVS_CMD_GET_DAEMON): say so rather than print nothing.
-                output.error("ipvsctl: --daemon is not supported yet\n")
-                end(1)
+                guard let daemons = try? handle.daemons() else { end(1) }
+                output.out(IPVSAdmListing.daemons(daemons))
+                return 0
             }
             return listAll(format: format)
         case .save:
@@ -100,9 +100,25 @@ struct Session: ~Copyable {
             return change(.setTimeouts) { (h: inout IPVSHandle) throws(IPVSError) in
                 try h.setTimeouts(IPVSTimeouts(tcp: t.tcp, tcpFin: t.tcpFin, udp: t.udp))
             }
-        case .zero, .startDaemon, .stopDaemon:
-            output.error("ipvsctl: --\(invocation.command.name) is not supported yet\n")
-            return 255
+        case .zero:
+            // libipvs `ipvs_zero_service`: a service only when one is named (mark, address or port not zero).
+            let a = invocation.service
+            let named = a.firewallMark != 0 || a.port != 0 || (a.address.map { !Self.isZero($0) } ?? false)
+            let service = Self.service(a)
+            return change(.zeroService) { (h: inout IPVSHandle) throws(IPVSError) in
+                if named { try h.zero(service) } else { try h.zeroAll() }
+            }
+        case .startDaemon:
+            let d = invocation.daemon
+            let daemon = IPVSSyncDaemon(
+                d.state == .backup ? .backup : .master, interface: d.multicastInterface, syncID: UInt8(d.syncID),
+                maximumMessageLength: d.syncMaxLength == 0 ? nil : d.syncMaxLength, multicastGroup: d.multicastGroup,
+                multicastPort: d.multicastPort == 0 ? nil : d.multicastPort,
+                multicastTTL: d.multicastTTL == 0 ? nil : d.multicastTTL)
+            return change(.startDaemon) { (h: inout IPVSHandle) throws(IPVSError) in try h.startDaemon(daemon) }
+        case .stopDaemon:
+            let role: IPVSSyncDaemon.Role = invocation.daemon.state == .backup ? .backup : .master
+            return change(.stopDaemon) { (h: inout IPVSHandle) throws(IPVSError) in try h.stopDaemon(role) }
         }
     }
 
@@ -228,6 +244,13 @@ struct Session: ~Copyable {
         var request = base
         request.schedulerName = a.schedulerName
         return request
+    }
+
+    static func isZero(_ a: IPAddress) -> Bool {
+        switch a {
+        case .v4(let v4): return v4.value == 0
+        case .v6(let v6): return v6.high == 0 && v6.low == 0
+        }
     }
 
     static func server(_ a: IPVSAdmServerArgument) -> RealServer {

@@ -84,13 +84,14 @@ enum RealIpvsadm {
         return output
     }
 
-    static func run(_ words: [String], preload: String) throws -> Result {
+    static func run(_ words: [String], preload: String, environment extra: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = words
         var environment = ProcessInfo.processInfo.environment
         environment["LD_PRELOAD"] = preload
         environment.removeValue(forKey: "POSIXLY_CORRECT")
+        environment.merge(extra) { $1 }
         process.environment = environment
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

@@ -4,12 +4,15 @@
  * ipvsadm connects to IPVS before it reads its command line, so without IPVS every command line fails the same
  * way. With this library preloaded, its fallback to the raw-socket interface (libipvs ipvs_init) gets an IPVS
  * version from IP_VS_SO_GET_INFO, so ipvsadm goes on to parse its arguments; every other IPVS socket option fails
- * with EHWPOISON, an errno nothing else produces, which tells the test the line was accepted.
+ * with EHWPOISON, an errno nothing else produces, which tells the test the line was accepted. With
+ * IPVSADM_TEST_CONN_FILE set, `ipvsadm -Lc` reads that file instead of /proc/net/ip_vs_conn.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -43,4 +46,12 @@ int setsockopt(int fd, int level, int name, const void *value, socklen_t length)
     }
     int (*next)(int, int, int, const void *, socklen_t) = dlsym(RTLD_NEXT, "setsockopt");
     return next(fd, level, name, value, length);
+}
+
+FILE *fopen(const char *path, const char *mode) {
+    FILE *(*next)(const char *, const char *) = dlsym(RTLD_NEXT, "fopen");
+    const char *replacement = getenv("IPVSADM_TEST_CONN_FILE");
+    if (replacement && strcmp(path, "/proc/net/ip_vs_conn") == 0)
+        return next(replacement, mode);
+    return next(path, mode);
 }

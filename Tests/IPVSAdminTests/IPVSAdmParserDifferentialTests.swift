@@ -68,19 +68,29 @@ enum RealIpvsadm {
 
     static func accepted(_ r: Result) -> Bool { r.status != 0 && reachedTheKernel.contains(r.standardError) }
 
-    /// Compiles the fixture once per process.
+    /// Compiles the fixture once per process (a static is initialised once, whichever suite asks first; suites run
+    /// in parallel), into a temporary name renamed into place, so no run ever preloads a half-written library.
     static func shim() throws -> String {
+        switch compiledShim {
+        case .success(let path): return path
+        case .failure(let error): throw error
+        }
+    }
+
+    struct CompileFailure: Error {}
+
+    static let compiledShim: Swift.Result<String, any Error> = Swift.Result {
         let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("Fixtures/ipvsadm-without-kernel.c").path
         let output = FileManager.default.temporaryDirectory
             .appendingPathComponent("ipvsadm-without-kernel-\(getpid()).so").path
-        if FileManager.default.fileExists(atPath: output) { return output }
+        let partial = output + ".partial"
         let cc = Process()
         cc.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
-        cc.arguments = ["-shared", "-fPIC", "-o", output, source, "-ldl"]
+        cc.arguments = ["-shared", "-fPIC", "-o", partial, source, "-ldl"]
         try cc.run()
         cc.waitUntilExit()
-        guard cc.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
+        guard cc.terminationStatus == 0, rename(partial, output) == 0 else { throw CompileFailure() }
         return output
     }
 

@@ -86,6 +86,22 @@ public enum ConnectionTableError: Error, Hashable, Sendable, CustomStringConvert
 ///   (by `remove` and by `sweep`), with the empty slot *held* for the two atomic steps this takes, so that no
 ///   insert can claim it in between (see `clearTombstone(at:)`).
 ///
+/// ## Progress
+/// Lookups never wait. Updates and removals retry only when the slot changed under them (someone else made
+/// progress). An insert waits in two rare cases, each for a bounded amount of another thread's work: for a
+/// concurrent insert of the *same* key (until that one's key is written, or until it goes live or withdraws), and
+/// for a slot held by a tombstone clearing (two atomic operations). A thread descheduled inside those windows delays
+/// only inserts of that key or of that probe window, never lookups.
+///
+/// ## Tombstones under churn
+/// A tombstone with a live entry after it in the same run must stay (lookups of that entry probe past it), and an
+/// insert reuses a tombstone only if its own probe sequence passes it. Under steady churn without expiry (insert new
+/// keys, remove old ones) tombstones therefore accumulate towards an equilibrium: with 1 M live connections in
+/// 2 M slots, about 0.8 M tombstones after 64 M operations of a 90/5/5 lookup/insert/remove mix, which makes inserts
+/// and misses (which probe to an empty slot, at most `probeLimit` slots) slower; hits are unaffected. A sweep-time
+/// compaction (holding the free slots of a run while checking that no entry's probe path crosses the tombstone) is
+/// not implemented.
+///
 /// ## Reclamation
 /// Nothing is ever freed while the table lives: slots are reused in place, and a reader that raced a removal and
 /// a reuse sees the header change and reads the slot again. There is therefore no use-after-free, and no hazard

@@ -17,6 +17,7 @@ struct Options {
     var seed: UInt64 = 0x1234_5678_9ABC_DEF0
     var pin = true
     var table = false
+    var ckMixed = false
 }
 
 struct Measurement {
@@ -135,7 +136,7 @@ func measure<T: BenchTable>(
         return made
     }
     func supported(_ w: Workload, _ t: Int) -> Bool {
-        options.workloads.contains(w) && implementation.supports(w, threads: t)
+        options.workloads.contains(w) && implementation.supports(w, threads: t, options: options)
     }
 
     // Insert into an empty table; small tables are filled many times (a fresh table each time) for a stable median.

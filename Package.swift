@@ -79,6 +79,13 @@ let package = Package(
             path: "Sources/ipvsctl",
             swiftSettings: strictSettings
         ),
+        // tools/bench/kernel-sync's inner part (runs in the kernel VM): KernelMirror against ipvsadm, load and dump.
+        .executableTarget(
+            name: "kernel-sync",
+            dependencies: ["IPVSCore", "IPVSNetlink"],
+            path: "Sources/kernel-sync",
+            swiftSettings: strictSettings
+        ),
         // Tests that need kernel IPVS. They skip visibly on a host without it and run inside the
         // kernel VM (tools/vm/run), where a skip is a failure. See README "Kernel tests".
         .testTarget(

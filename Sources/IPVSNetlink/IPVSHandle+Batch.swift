@@ -307,6 +307,9 @@ extension IPVSHandle {
 /// Writes IPVS requests straight into a caller's buffer: no libnl message, no allocation per message. The layout
 /// is IPVSRequest.encode's (libipvs's) byte for byte; a host test compares the two for every kind of request.
 enum IPVSMessageWriter {
+    #if !_endian(little)
+        #error("IPVSMessageWriter.Cursor.attribute64 assumes a little-endian host")
+    #endif
     /// Writes `request` at `offset` and returns its length (4-byte aligned), or nil when it does not fit.
     static func write(
         _ request: IPVSRequest, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, family: UInt16,
@@ -425,40 +428,37 @@ enum IPVSMessageWriter {
             position += 4
         }
         @inline(__always) mutating func header(_ type: Int, _ payload: Int) {
-            u16(UInt16(4 + payload))
-            u16(UInt16(type))
+            u16(UInt16(truncatingIfNeeded: 4 &+ payload))
+            u16(UInt16(truncatingIfNeeded: type))
         }
         /// Zero padding up to the next 4-byte boundary (NLA_ALIGN).
         @inline(__always) mutating func pad() {
             while position & 3 != 0 { u8(0) }
         }
-        mutating func u8Attribute(_ type: Int, _ v: UInt8) {
-            header(type, 1)
-            u8(v)
-            pad()
+        /// A whole small attribute in one 8-byte store: nlattr {len, type} in the low half, the value and its
+        /// zero padding in the high half (netlink is host-endian; the targets are little-endian).
+        @inline(__always) mutating func attribute64(_ length: UInt64, _ type: Int, _ value: UInt64) {
+            buffer.storeBytes(
+                of: length | UInt64(truncatingIfNeeded: type) &<< 16 | value &<< 32, toByteOffset: position,
+                as: UInt64.self)
+            position &+= 8
         }
-        mutating func u16Attribute(_ type: Int, _ v: UInt16) {
-            header(type, 2)
-            u16(v)
-            pad()
-        }
-        mutating func u32Attribute(_ type: Int, _ v: UInt32) {
-            header(type, 4)
-            u32(v)
-        }
+        @inline(__always) mutating func u8Attribute(_ type: Int, _ v: UInt8) { attribute64(5, type, UInt64(v)) }
+        @inline(__always) mutating func u16Attribute(_ type: Int, _ v: UInt16) { attribute64(6, type, UInt64(v)) }
+        @inline(__always) mutating func u32Attribute(_ type: Int, _ v: UInt32) { attribute64(8, type, UInt64(v)) }
         /// union nf_inet_addr: 16 bytes, an IPv4 address in the first 4.
-        mutating func address(_ type: Int, _ a: IPAddress) {
-            header(type, 16)
+        @inline(__always) mutating func address(_ type: Int, _ a: IPAddress) {
             switch a {
             case .v4(let v4):
-                u32(v4.value.bigEndian)
-                u32(0)
-                u32(0)
-                u32(0)
+                attribute64(20, type, UInt64(v4.value.bigEndian))
+                buffer.storeBytes(of: UInt64(0), toByteOffset: position, as: UInt64.self)
+                buffer.storeBytes(of: UInt32(0), toByteOffset: position &+ 8, as: UInt32.self)
+                position &+= 12
             case .v6(let v6):
+                header(type, 16)
                 buffer.storeBytes(of: v6.high.bigEndian, toByteOffset: position, as: UInt64.self)
-                buffer.storeBytes(of: v6.low.bigEndian, toByteOffset: position + 8, as: UInt64.self)
-                position += 16
+                buffer.storeBytes(of: v6.low.bigEndian, toByteOffset: position &+ 8, as: UInt64.self)
+                position &+= 16
             }
         }
         /// A NUL-terminated string (nla_put_string).
@@ -482,5 +482,56 @@ enum IPVSMessageWriter {
         mutating func end(_ at: Int) {
             buffer.storeBytes(of: UInt16(position - at), toByteOffset: at, as: UInt16.self)
         }
+    }
+}
+
+extension IPVSHandle {
+    /// Encodes `requests` as a batch would, into one reused 1 MiB buffer, without sending: the user-space share of a
+    /// batch's cost, for tools/bench/kernel-sync.
+    public static func measureEncoding(_ requests: [IPVSRequest]) -> Duration {
+        var out = [UInt8](repeating: 0, count: batchSendLimit)
+        let clock = ContinuousClock()
+        let start = clock.now
+        out.withUnsafeMutableBytes { buffer in
+            var length = 0
+            for (i, request) in requests.enumerated() {
+                if let n = IPVSMessageWriter.write(
+                    request, into: buffer, at: length, family: 0x1c, sequence: UInt32(truncatingIfNeeded: i),
+                    portID: 1, acknowledge: false)
+                {
+                    length += n
+                } else {
+                    length = 0
+                }
+            }
+        }
+        return clock.now - start
+    }
+}
+
+extension IPVSHandle {
+    /// The service dump, repeated until two in a row agree.
+    ///
+    /// The kernel's service tables are shared by every network namespace, and a dump resumes each step by counting
+    /// the services of all namespaces it walked past (ip_vs_ctl.c `ip_vs_genl_dump_services`: `++idx <= start`
+    /// counts before the namespace check). A service added or deleted anywhere, in any namespace, between two steps
+    /// of a multi-part dump shifts that count: the dump then repeats some services and skips others. Two dumps in a
+    /// row with the same services, each without a repeat, were not disturbed (a change between them would show).
+    ///
+    /// - Parameter attempts: dumps at most; after that the last one is returned with its repeats removed.
+    public mutating func servicesConsistently(attempts: Int = 8) throws(IPVSError) -> [IPVSServiceEntry] {
+        var previous: Set<ServiceKey>? = nil
+        var last: [IPVSServiceEntry] = []
+        for _ in 0..<max(2, attempts) {
+            last = try services()
+            var keys = Set<ServiceKey>()
+            keys.reserveCapacity(last.count)
+            var repeated = false
+            for entry in last where !keys.insert(entry.service.key).inserted { repeated = true }
+            if !repeated, let previous, previous == keys { return last }
+            previous = repeated ? nil : keys
+        }
+        var seen = Set<ServiceKey>()
+        return last.filter { seen.insert($0.service.key).inserted }
     }
 }

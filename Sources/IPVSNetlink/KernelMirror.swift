@@ -13,32 +13,42 @@ import IPVSCore
 /// killed halfway included: nothing is remembered between passes, everything is read back. Draining destinations
 /// are recognised in the kernel by weight 0 and not being desired.
 ///
-/// Two sockets: destination dumps are split between this thread and a second one (one socket runs one dump at a
-/// time, and the kernel answers each dump step while the other socket's caller decodes).
+/// Three sockets: one ``IPVSHandle`` for the service dump and the batches, and two ``DestinationDumpSocket``s
+/// between which the destination dumps are split, one on this thread and one on a second (one socket runs one dump
+/// at a time, and the kernel answers one thread's dump step while the other decodes).
 /// Not thread-safe: one pass at a time.
 public final class KernelMirror {
     public let scope: MirrorScope
     var writer: IPVSHandle
-    var reader: IPVSHandle
+    var firstDumper: DestinationDumpSocket
+    var secondDumper: DestinationDumpSocket
 
     /// Opens the two sockets in the caller's namespace or in the one at `networkNamespace` (a path).
     public init(scope: MirrorScope, networkNamespace: String? = nil, timeout: Duration = .seconds(10)) throws(IPVSError)
     {
         self.scope = scope
-        self.writer = try IPVSHandle(networkNamespace: networkNamespace, timeout: timeout)
-        self.reader = try IPVSHandle(networkNamespace: networkNamespace, timeout: timeout)
+        let writer = try IPVSHandle(networkNamespace: networkNamespace, timeout: timeout)
+        let family = writer.familyID
+        self.writer = writer
+        self.firstDumper = try DestinationDumpSocket(
+            networkNamespace: networkNamespace, familyID: family, timeout: timeout)
+        self.secondDumper = try DestinationDumpSocket(
+            networkNamespace: networkNamespace, familyID: family, timeout: timeout)
     }
 
     /// Mutating netlink messages sent by this mirror so far.
-    public var mutatingMessagesSent: Int { writer.mutatingMessagesSent + reader.mutatingMessagesSent }
+    public var mutatingMessagesSent: Int { writer.mutatingMessagesSent }
     /// Read requests (dumps) sent by this mirror so far.
-    public var readRequestsSent: Int { writer.readRequestsSent + reader.readRequestsSent }
+    public var readRequestsSent: Int {
+        writer.readRequestsSent + firstDumper.readRequestsSent + secondDumper.readRequestsSent
+    }
 
     /// The owned part of the kernel's table: every service in scope with its destinations.
     public func read() throws(IPVSError) -> [KernelService] {
         let scope = self.scope
-        let services = try writer.services().lazy.map(\.service).filter { scope.contains($0.key) }
-        return try Self.readDestinations(of: Array(services), &writer, &reader)
+        // Two agreeing dumps: a change in any namespace during a dump can repeat or skip services.
+        let services = try writer.servicesConsistently().lazy.map(\.service).filter { scope.contains($0.key) }
+        return try Self.readDestinations(of: Array(services), &firstDumper, &secondDumper)
     }
 
     /// Dry run: the plan a pass would apply now, without applying it.
@@ -73,7 +83,7 @@ public final class KernelMirror {
     /// Destination dumps of `services`, the first half on `here` (this thread), the second on `there` (another
     /// thread). A service deleted meanwhile by someone else (ESRCH) is left out.
     static func readDestinations(
-        of services: [VirtualService], _ here: inout IPVSHandle, _ there: inout IPVSHandle
+        of services: [VirtualService], _ here: inout DestinationDumpSocket, _ there: inout DestinationDumpSocket
     ) throws(IPVSError) -> [KernelService] {
         let half = services.count < 64 ? services.count : services.count / 2
         var first: Result<[KernelService], IPVSError> = .success([])
@@ -84,7 +94,7 @@ public final class KernelMirror {
         return try first.get() + second.get()
     }
 
-    private static func dump(_ services: ArraySlice<VirtualService>, _ handle: inout IPVSHandle) -> Result<
+    private static func dump(_ services: ArraySlice<VirtualService>, _ handle: inout DestinationDumpSocket) -> Result<
         [KernelService], IPVSError
     > {
         var out: [KernelService] = []
@@ -108,7 +118,7 @@ public struct MirrorReport: Sendable {
     public var plan: MirrorPlan
     /// What became of each of the plan's requests (same order as `plan.steps`).
     public var result: IPVSBatchResult
-    /// Read requests the pass sent: 1 service dump + 1 destination dump per owned service.
+    /// Read requests the pass sent: 2 service dumps (more if they disagree) + 1 destination dump per owned service.
     public var readRequests: Int
     /// Mutating messages the pass sent (one per step).
     public var mutatingMessages: Int
@@ -116,19 +126,19 @@ public struct MirrorReport: Sendable {
     /// Steps the kernel applied, per kind.
     public var applied: [MirrorStep.Kind: Int] {
         var counts = plan.counts
-        for failure in result.failures { counts[plan.steps[failure.index].kind, default: 0] -= 1 }
+        for failure in result.failures { counts[plan.kinds[failure.index], default: 0] -= 1 }
         for u in result.unconfirmed {
-            for i in u.range { counts[plan.steps[i].kind, default: 0] -= 1 }
+            for i in u.range { counts[plan.kinds[i], default: 0] -= 1 }
         }
         if let n = result.notSent {
-            for i in n.range { counts[plan.steps[i].kind, default: 0] -= 1 }
+            for i in n.range { counts[plan.kinds[i], default: 0] -= 1 }
         }
         return counts.filter { $0.value > 0 }
     }
 
     /// The steps the kernel refused, with their errors.
     public var failures: [(step: MirrorStep, error: IPVSError)] {
-        result.failures.map { (plan.steps[$0.index], $0.error) }
+        result.failures.map { (MirrorStep(plan.kinds[$0.index], plan.requests[$0.index]), $0.error) }
     }
 
     /// True when every step was applied.

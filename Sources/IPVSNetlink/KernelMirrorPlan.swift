@@ -126,7 +126,10 @@ public struct MirrorStep: Hashable, Sendable {
 /// What a pass changes: the steps in the order they must be applied (a service before its destinations), and the
 /// destinations left draining.
 public struct MirrorPlan: Hashable, Sendable {
-    public var steps: [MirrorStep] = []
+    /// The requests, in order; ``kinds`` says what each is. Two arrays rather than one of steps, so that applying a
+    /// plan hands `requests` to the batch as it is.
+    public private(set) var requests: [IPVSRequest] = []
+    public private(set) var kinds: [MirrorStep.Kind] = []
     /// Destinations at weight 0, not desired, still holding connections: deleted by a later pass once their active
     /// and inactive counts are 0.
     public var draining: [DrainingDestination] = []
@@ -138,14 +141,32 @@ public struct MirrorPlan: Hashable, Sendable {
 
     public init() {}
 
-    public var requests: [IPVSRequest] { steps.map(\.request) }
+    public var steps: [MirrorStep] { zip(kinds, requests).map { MirrorStep($0, $1) } }
 
-    public func count(_ kind: MirrorStep.Kind) -> Int { steps.count { $0.kind == kind } }
+    mutating func append(_ kind: MirrorStep.Kind, _ request: IPVSRequest) {
+        kinds.append(kind)
+        requests.append(request)
+    }
+
+    mutating func reserveCapacity(_ n: Int) {
+        kinds.reserveCapacity(n)
+        requests.reserveCapacity(n)
+    }
+
+    /// The first `count` steps only: what a pass that stopped after them applied.
+    public func prefix(_ count: Int) -> MirrorPlan {
+        var plan = self
+        plan.kinds = Array(kinds.prefix(count))
+        plan.requests = Array(requests.prefix(count))
+        return plan
+    }
+
+    public func count(_ kind: MirrorStep.Kind) -> Int { kinds.count { $0 == kind } }
 
     /// Steps per kind (kinds without a step left out).
     public var counts: [MirrorStep.Kind: Int] {
         var counts: [MirrorStep.Kind: Int] = [:]
-        for step in steps { counts[step.kind, default: 0] += 1 }
+        for kind in kinds { counts[kind, default: 0] += 1 }
         return counts
     }
 }
@@ -173,11 +194,23 @@ public enum MirrorPlanner {
             guard seen.insert(key).inserted else { throw .duplicateService(key) }
             guard scope.contains(key) else { throw .outOfScope(key) }
             do { try entry.service.validate() } catch { throw .invalid(key, error) }
-            var destinations = Set<DestinationKey>()
-            destinations.reserveCapacity(entry.destinations.count)
-            for server in entry.destinations {
-                guard destinations.insert(server.key).inserted else { throw .duplicateDestination(key, server.key) }
+            let servers = entry.destinations
+            for server in servers {
                 do { try server.validate(for: entry.service) } catch { throw .invalid(key, error) }
+            }
+            // Duplicates: pairwise for a few destinations (no set to allocate per service), a set beyond.
+            if servers.count <= 16 {
+                for i in servers.indices {
+                    for j in servers.indices where j > i && servers[i].key == servers[j].key {
+                        throw .duplicateDestination(key, servers[i].key)
+                    }
+                }
+            } else {
+                var seen = Set<DestinationKey>()
+                seen.reserveCapacity(servers.count)
+                for server in servers where !seen.insert(server.key).inserted {
+                    throw .duplicateDestination(key, server.key)
+                }
             }
         }
     }
@@ -202,26 +235,31 @@ public enum MirrorPlanner {
         }
         var wanted = Set<ServiceKey>()
         wanted.reserveCapacity(desired.count)
-        for entry in desired { wanted.insert(entry.service.key) }
+        var size = 0
+        for entry in desired {
+            wanted.insert(entry.service.key)
+            size += 1 + entry.destinations.count
+        }
+        plan.reserveCapacity(size)
 
         // Deletions first: a deleted service frees nothing a later add needs, but it keeps the batch's failures
         // independent of one another.
         for entry in kernel where current[entry.service.key] != nil && !wanted.contains(entry.service.key) {
-            plan.steps.append(MirrorStep(.deleteService, .deleteService(entry.service)))
+            plan.append(.deleteService, .deleteService(entry.service))
         }
 
         for entry in desired {
             let service = entry.service
             guard let index = current[service.key] else {
-                plan.steps.append(MirrorStep(.addService, .newService(service)))
+                plan.append(.addService, .newService(service))
                 for server in entry.destinations {
-                    plan.steps.append(MirrorStep(.addDestination, .newDestination(server, in: service)))
+                    plan.append(.addDestination, .newDestination(server, in: service))
                 }
                 continue
             }
             let existing = kernel[index]
             if existing.service != service {
-                plan.steps.append(MirrorStep(.editService, .setService(service)))
+                plan.append(.editService, .setService(service))
             }
             var present: [DestinationKey: Int] = [:]
             present.reserveCapacity(existing.destinations.count)
@@ -233,11 +271,11 @@ public enum MirrorPlanner {
             for d in existing.destinations where !desiredKeys.contains(d.server.key) {
                 let idle = d.activeConnections == 0 && d.inactiveConnections == 0
                 if idle || !drainsGracefully(service.key) {
-                    plan.steps.append(MirrorStep(.deleteDestination, .deleteDestination(d.server, in: service)))
+                    plan.append(.deleteDestination, .deleteDestination(d.server, in: service))
                 } else if d.server.weight != 0 {
                     var drained = d.server
                     drained.weight = 0
-                    plan.steps.append(MirrorStep(.drainDestination, .setDestination(drained, in: service)))
+                    plan.append(.drainDestination, .setDestination(drained, in: service))
                     plan.draining.append(.init(service: service.key, destination: d))
                 } else {
                     plan.draining.append(.init(service: service.key, destination: d))
@@ -245,14 +283,14 @@ public enum MirrorPlanner {
             }
             for server in entry.destinations {
                 guard let i = present[server.key] else {
-                    plan.steps.append(MirrorStep(.addDestination, .newDestination(server, in: service)))
+                    plan.append(.addDestination, .newDestination(server, in: service))
                     continue
                 }
                 let have = existing.destinations[i].server
                 if have != server {
                     let kind: MirrorStep.Kind =
                         have.weight == 0 && server.weight != 0 ? .restoreDestination : .editDestination
-                    plan.steps.append(MirrorStep(kind, .setDestination(server, in: service)))
+                    plan.append(kind, .setDestination(server, in: service))
                 }
             }
         }

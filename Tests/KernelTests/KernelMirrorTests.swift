@@ -68,7 +68,7 @@ struct KernelMirrorTests {
         #expect(report.converged)
         #expect(report.applied == [.addService: 4, .addDestination: 5])
         #expect(report.mutatingMessages == 9)
-        #expect(report.readRequests == 1, "one service dump of an empty table")
+        #expect(report.readRequests == 2, "two service dumps of an empty table")
         #expect(Self.snapshot(try mirror.read()) == Self.snapshot(Self.mixed))
         let listing = try namespace.ipvsadm("-Ln")
         #expect(listing.contains("UDP  [2001:db8::1]:53 rr persistent 300 mask 64\n"), "\(listing)")
@@ -92,7 +92,8 @@ struct KernelMirrorTests {
             "-A -f 500 -s rr",
         ])
         var handle = try IPVSHandle(networkNamespace: namespace.path)
-        let outsideBefore = try handle.services().filter { !Self.scope.contains($0.service.key) }.map(\.service)
+        let outsideBefore = try handle.servicesConsistently().filter { !Self.scope.contains($0.service.key) }.map(
+            \.service)
         #expect(outsideBefore.count == 2)
         let outsideDestinations = try handle.destinations(of: outsideBefore.first { $0.key.ipProtocol == .tcp }!)
 
@@ -106,7 +107,8 @@ struct KernelMirrorTests {
         #expect(report.plan.count(.editDestination) == 1, "10.1.0.2 weight and thresholds")
         #expect(Self.snapshot(try mirror.read()) == Self.snapshot(Self.mixed))
 
-        let outsideAfter = try handle.services().filter { !Self.scope.contains($0.service.key) }.map(\.service)
+        let outsideAfter = try handle.servicesConsistently().filter { !Self.scope.contains($0.service.key) }.map(
+            \.service)
         #expect(Set(outsideAfter) == Set(outsideBefore))
         #expect(try handle.destinations(of: outsideBefore.first { $0.key.ipProtocol == .tcp }!) == outsideDestinations)
     }
@@ -124,8 +126,8 @@ struct KernelMirrorTests {
         let second = try mirror.apply(Self.mixed)
         #expect(second.plan.steps.isEmpty, "\(second.plan.steps)")
         #expect(second.mutatingMessages == 0)
-        // One service dump and one destination dump per owned service.
-        #expect(second.readRequests == 1 + Self.mixed.count)
+        // Two service dumps and one destination dump per owned service.
+        #expect(second.readRequests == 2 + Self.mixed.count)
     }
 
     @Test func oneChangedDestinationAmongManyServicesIsOneMessage() throws {
@@ -143,7 +145,7 @@ struct KernelMirrorTests {
         let change = try mirror.apply(desired)
         #expect(change.mutatingMessages == 1)
         #expect(change.plan.requests == [.setDestination(desired[137].destinations[1], in: desired[137].service)])
-        #expect(change.readRequests == 301)
+        #expect((302...310).contains(change.readRequests), "2 service dumps (more if disturbed) + 300")
         var handle = try IPVSHandle(networkNamespace: namespace.path)
         let changed = desired[137].destinations[1].key
         #expect(
@@ -168,7 +170,7 @@ struct KernelMirrorTests {
             }
         var plan = try mirror.plan(desired)
         #expect(plan.steps.count > 40)
-        plan.steps.removeSubrange(prefix...)
+        plan = plan.prefix(prefix)
         let partial = mirror.apply(plan: plan)
         #expect(partial.converged && partial.mutatingMessages == prefix)
 
@@ -197,10 +199,10 @@ struct KernelMirrorTests {
             input: script.joined(separator: "\n") + "\n")
         var handle = try IPVSHandle(networkNamespace: namespace.path)
         try waitUntil("ipvsadm loaded some services", timeout: .seconds(60), interval: .milliseconds(5)) {
-            try handle.services().count >= 20
+            try handle.servicesConsistently().count >= 20
         }
         _ = loader.stop(signal: SIGKILL, grace: .seconds(5))
-        let loaded = try handle.services().count
+        let loaded = try handle.servicesConsistently().count
         #expect(loaded >= 20 && loaded < 2000, "killed after \(loaded) services")
 
         let mirror = try KernelMirror(scope: Self.scope, networkNamespace: namespace.path)
@@ -301,7 +303,7 @@ struct KernelMirrorTests {
         let change = try mirror.apply(desired)
         #expect(change.mutatingMessages == 1)
         #expect(change.plan.counts == [.editDestination: 1])
-        #expect(change.readRequests == 10_001)
+        #expect(change.readRequests >= 10_002)
         let listing = try namespace.ipvsadm("-Ln")
         #expect(listing.split(separator: "\n").count == 3 + 30_000)
     }

@@ -1,0 +1,212 @@
+// kernel-sync: KernelMirror against ipvsadm on the same table, inside the kernel VM (tools/bench/kernel-sync).
+//
+// 1. In a fresh network namespace A: load S services × D destinations through KernelMirror from an empty table;
+//    read the whole table back (2 sockets); change one destination and count the messages of that pass; one more
+//    pass (nothing to do); then empty A through the mirror, so its table costs the other side nothing (the kernel's
+//    estimator walks every service and destination of every namespace every 2 s).
+// 2. In a fresh namespace B: the same rules through `ipvsadm -R`, then `ipvsadm -Ln` of that table, each timed end to
+//    end (process start included: `nsenter --net=B ipvsadm …`, nsenter execs ipvsadm without forking); then our
+//    client reads B's table (the very table ipvsadm listed) and checks it equals A's.
+// Prints one JSON line. Fresh namespaces matter: a flushed table keeps its destinations on a trash list that every
+// later add scans (ip_vs_ctl.c ip_vs_trash_get_dest).
+import Foundation
+import Glibc
+import IPVSCore
+import IPVSNetlink
+
+struct Failure: Error, CustomStringConvertible {
+    var description: String
+}
+
+func tool(_ name: String) throws -> String {
+    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] where access("\(dir)/\(name)", X_OK) == 0 {
+        return "\(dir)/\(name)"
+    }
+    throw Failure(description: "\(name) not found")
+}
+
+/// Runs a command with `input` on stdin and stdout to /dev/null; returns its wall time.
+@discardableResult
+func run(_ executable: String, _ arguments: [String], input: Data? = nil) throws -> Duration {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    let pipe = Pipe()
+    if input != nil { process.standardInput = pipe }
+    let clock = ContinuousClock()
+    let start = clock.now
+    try process.run()
+    if let input {
+        // A writer thread: ipvsadm -R reads as it goes, and the script is larger than a pipe holds.
+        let writer = Thread {
+            pipe.fileHandleForWriting.write(input)
+            try? pipe.fileHandleForWriting.close()
+        }
+        writer.start()
+    }
+    process.waitUntilExit()
+    let elapsed = clock.now - start
+    guard process.terminationStatus == 0 else {
+        throw Failure(
+            description: "\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
+    }
+    return elapsed
+}
+
+/// Progress on stderr: the whole run takes minutes under emulation.
+func progress(_ text: String) {
+    FileHandle.standardError.write("kernel-sync: \(text)\n".data(using: .utf8)!)
+}
+
+func seconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+}
+
+func measure<T>(_ body: () throws -> T) rethrows -> (T, Duration) {
+    let clock = ContinuousClock()
+    let start = clock.now
+    let value = try body()
+    return (value, clock.now - start)
+}
+
+var serviceCount = 10_000
+var destinationsPerService = 10
+var offline = false
+var arguments = CommandLine.arguments.dropFirst()
+while let option = arguments.popFirst() {
+    switch option {
+    case "--services": serviceCount = Int(arguments.popFirst() ?? "") ?? serviceCount
+    case "--destinations": destinationsPerService = Int(arguments.popFirst() ?? "") ?? destinationsPerService
+    case "--offline": offline = true
+    case "--encode-loop": offline = true
+    default:
+        FileHandle.standardError.write("usage: kernel-sync [--services N] [--destinations N]\n".data(using: .utf8)!)
+        exit(2)
+    }
+}
+
+/// Service i: TCP 10.16.(i / 250).(i % 250 + 1):80, wlc; destination j of it: 172.(16 + j).(i / 250).(i % 250 + 1):8080,
+/// NAT, weight 1. (No .0 or .255 host part: the kernel refuses some of those as destinations.)
+func address(_ a: Int, _ b: Int, _ c: Int, _ d: Int) -> IPAddress {
+    .v4(IPv4Address(UInt8(a), UInt8(b), UInt8(c), UInt8(d)))
+}
+let desired: [MirroredService] = (0..<serviceCount).map { i in
+    MirroredService(
+        VirtualService(.address(.tcp, address(10, 16, i / 250, i % 250 + 1), port: 80), scheduler: .wlc),
+        destinations: (0..<destinationsPerService).map { j in
+            RealServer(address(172, 16 + j, i / 250, i % 250 + 1), port: 8080, forwarding: .masquerade, weight: 1)
+        })
+}
+var script = ""
+script.reserveCapacity(serviceCount * destinationsPerService * 48)
+for entry in desired {
+    guard case .address(_, let vip, _) = entry.service.key else { continue }
+    script += "-A -t \(vip):80 -s wlc\n"
+    for r in entry.destinations { script += "-a -t \(vip):80 -r \(r.address):8080 -m -w 1\n" }
+}
+let scope = MirrorScope(networks: [.init(address(10, 0, 0, 0), prefixLength: 8)])
+
+if offline {
+    // Host-side costs only, no kernel: validation, planning from an empty table, encoding every request.
+    let (_, validateTime) = try measure { try MirrorPlanner.validate(desired, scope: scope) }
+    let (plan, planTime) = measure { MirrorPlanner.plan(kernel: [], desired: desired, scope: scope) }
+    let (requests, requestsTime) = measure { plan.requests }
+    if CommandLine.arguments.contains("--encode-loop") {
+        for _ in 0..<100 { _ = IPVSHandle.measureEncoding(requests) }
+        exit(0)
+    }
+    let encodeTime = (0..<5).map { _ in IPVSHandle.measureEncoding(requests) }.min()!
+    let planAgain = (0..<5).map { _ in measure { MirrorPlanner.plan(kernel: [], desired: desired, scope: scope) }.1 }
+        .min()!
+    print("plan min", planAgain)
+    print(
+        "{\"validate_s\": \(seconds(validateTime)), \"plan_s\": \(seconds(planTime)), \"requests_s\": \(seconds(requestsTime)), "
+            + "\"encode_s\": \(seconds(encodeTime)), \"messages\": \(requests.count)}")
+    exit(0)
+}
+
+let ip = try tool("ip")
+let nsenter = try tool("nsenter")
+let ipvsadm = try tool("ipvsadm")
+let suffix = String(getpid())
+let nsA = "ks-mirror-\(suffix)"
+let nsB = "ks-ipvsadm-\(suffix)"
+try run(ip, ["netns", "add", nsA])
+try run(ip, ["netns", "add", nsB])
+// Loopback up: until a namespace has a local routing table the kernel refuses every IPv4 destination as not unicast
+// (ip_vs_ctl.c ip_vs_new_dest → inet_addr_type, which answers RTN_BROADCAST without a table).
+try run(ip, ["-n", nsA, "link", "set", "lo", "up"])
+try run(ip, ["-n", nsB, "link", "set", "lo", "up"])
+defer {
+    _ = try? run(ip, ["netns", "delete", nsA])
+    _ = try? run(ip, ["netns", "delete", nsB])
+}
+
+// Side A: the mirror.
+let mirror = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsA)", timeout: .seconds(120))
+let (plan, planTime) = try measure { try mirror.plan(desired) }
+let (load, applyTime) = measure { mirror.apply(plan: plan) }
+guard load.converged else { throw Failure(description: "load failed: \(load.failures.prefix(3))") }
+let loadTime = planTime + applyTime
+progress("mirror loaded \(load.mutatingMessages) messages in \(loadTime)")
+let (tableA, dumpA) = try measure { try mirror.read() }
+progress("mirror read its table in \(dumpA)")
+
+var changed = desired
+changed[serviceCount * 7 / 10].destinations[destinationsPerService / 2].weight = 3
+let (change, changeTime) = try measure { try mirror.apply(changed) }
+let (idle, idleTime) = try measure { try mirror.apply(changed) }
+let (empty, emptyTime) = try measure { try mirror.apply([]) }
+
+progress("change pass \(changeTime), idle pass \(idleTime), emptied in \(emptyTime); ipvsadm -R next")
+// Side B: ipvsadm, and our client on ipvsadm's table.
+let restoreTime = try run(nsenter, ["--net=/run/netns/\(nsB)", "--", ipvsadm, "-R"], input: script.data(using: .utf8)!)
+progress("ipvsadm -R took \(restoreTime)")
+let listTime = try run(nsenter, ["--net=/run/netns/\(nsB)", "--", ipvsadm, "-Ln"])
+progress("ipvsadm -Ln took \(listTime)")
+let reader = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsB)", timeout: .seconds(120))
+let (tableB, dumpB) = try measure { try reader.read() }
+var handle = try IPVSHandle(networkNamespace: "/run/netns/\(nsB)", timeout: .seconds(120))
+let (serviceDump, serviceDumpTime) = try measure { try handle.services().count }
+
+func normalized(_ table: [KernelService]) -> Set<[String]> {
+    Set(table.map { ["\($0.service)"] + $0.destinations.map { "\($0.server)" }.sorted() })
+}
+// A's table was read before the change: it is the desired table, which ipvsadm loaded into B.
+let sameTable = normalized(tableA) == normalized(tableB)
+let destinations = tableB.reduce(0) { $0 + $1.destinations.count }
+
+let loadRatio = seconds(restoreTime) / seconds(loadTime)
+let dumpRatio = seconds(listTime) / seconds(dumpB)
+let json: [(String, String)] = [
+    ("services", "\(serviceCount)"),
+    ("destinations_per_service", "\(destinationsPerService)"),
+    ("messages_loaded", "\(load.mutatingMessages)"),
+    ("sends", "\(load.result.sends)"),
+    ("mirror_load_s", String(format: "%.3f", seconds(loadTime))),
+    ("mirror_load_plan_s", String(format: "%.3f", seconds(planTime))),
+    ("mirror_load_apply_s", String(format: "%.3f", seconds(applyTime))),
+    ("us_per_message", String(format: "%.2f", seconds(applyTime) * 1e6 / Double(max(1, load.mutatingMessages)))),
+    ("ipvsadm_restore_s", String(format: "%.3f", seconds(restoreTime))),
+    ("load_ratio", String(format: "%.1f", loadRatio)),
+    ("mirror_dump_s", String(format: "%.3f", seconds(dumpB))),
+    ("mirror_dump_own_table_s", String(format: "%.3f", seconds(dumpA))),
+    ("service_dump_s", String(format: "%.3f", seconds(serviceDumpTime))),
+    ("ipvsadm_list_s", String(format: "%.3f", seconds(listTime))),
+    ("dump_ratio", String(format: "%.1f", dumpRatio)),
+    ("dumped_services", "\(tableB.count)"),
+    ("dumped_destinations", "\(destinations)"),
+    ("same_table", "\(sameTable && serviceDump == serviceCount)"),
+    ("change_mutating_messages", "\(change.mutatingMessages)"),
+    ("change_read_requests", "\(change.readRequests)"),
+    ("change_pass_s", String(format: "%.3f", seconds(changeTime))),
+    ("idle_pass_mutating_messages", "\(idle.mutatingMessages)"),
+    ("idle_pass_s", String(format: "%.3f", seconds(idleTime))),
+    ("delete_all_messages", "\(empty.mutatingMessages)"),
+    ("delete_all_s", String(format: "%.3f", seconds(emptyTime))),
+    ("target_load_25x", "\(loadRatio >= 25)"),
+    ("target_dump_5x", "\(dumpRatio >= 5)"),
+    ("target_one_change_one_message", "\(change.mutatingMessages == 1)"),
+]
+print("{" + json.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")

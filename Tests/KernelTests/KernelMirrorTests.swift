@@ -304,8 +304,6 @@ struct KernelMirrorTests {
         #expect(change.mutatingMessages == 1)
         #expect(change.plan.counts == [.editDestination: 1])
         #expect(change.readRequests >= 10_002)
-        let listing = try namespace.ipvsadm("-Ln")
-        #expect(listing.split(separator: "\n").count == 3 + 30_000)
     }
 }
 

@@ -180,6 +180,24 @@ struct ProtocolStateTests {
         }
     }
 
+    @Test("The packed rows the packet path reads are the tables, cell for cell")
+    func packedRowsMatchTables() {
+        let t = TCPState.allCases.count
+        for row in 0..<12 {
+            for state in 0..<t {
+                let packed = UInt8(TCPStateMachine.packedRow(row) >> UInt64(4 * state) & 0xF)
+                #expect(packed == TCPStateMachine.table[row * t + state], "TCP row \(row) state \(state)")
+            }
+        }
+        let n = SCTPState.allCases.count
+        for row in 0..<30 {
+            for state in 0..<n {
+                let packed = UInt8(SCTPStateMachine.packedRow(row) >> UInt64(4 * state) & 0xF)
+                #expect(packed == SCTPStateMachine.table[row * n + state], "SCTP row \(row) state \(state)")
+            }
+        }
+    }
+
     @Test("UDP: one state, never active, 300 s")
     func udp() {
         let (s, _) = ProtocolStateMachine.next(.udp, state: 0, direction: .output, event: 0xff, noOutput: false)

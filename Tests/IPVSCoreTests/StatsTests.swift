@@ -22,6 +22,18 @@ struct StatsTests {
         #expect(s.totals(2).outBytes == 1500)
     }
 
+    @Test("Exclusive shards (one writer per shard) count the same")
+    func exclusive() {
+        let s = ShardedStatistics(objects: 2, shards: 3, exclusiveShards: true)
+        #expect(s.shardCount == 4)
+        for shard in 0..<4 {
+            s.countConnection(0, shard: shard)
+            s.countPacket(0, bytes: 10, direction: .output, shard: shard)
+        }
+        #expect(s.totals(0) == StatisticsCounters(connections: 4, outPackets: 4, outBytes: 40))
+        #expect(s.totals(1) == .zero)
+    }
+
     @Test("Counters are 64-bit: bytes beyond 2^32 are kept")
     func sixtyFourBit() {
         let s = ShardedStatistics(objects: 1, shards: 1)
@@ -49,5 +61,18 @@ struct StatsStressTests {
         let perThreadBytes = UInt64((0..<200_000).reduce(0) { $0 + ($1 & 0xff) })
         #expect(s.totals(0) == StatisticsCounters(inPackets: 400_000, inBytes: 2 * perThreadBytes))
         #expect(s.totals(1) == StatisticsCounters(outPackets: 400_000, outBytes: 400_000))
+    }
+
+    @Test("2 threads with exclusive shards, each its own: totals exact")
+    func twoThreadsExclusive() async {
+        let s = ShardedStatistics(objects: 1, shards: 2, exclusiveShards: true)
+        await withTaskGroup(of: Void.self) { group in
+            for worker in 0..<2 {
+                group.addTask {
+                    for _ in 0..<200_000 { s.countPacket(0, bytes: 3, direction: .input, shard: worker) }
+                }
+            }
+        }
+        #expect(s.totals(0) == StatisticsCounters(inPackets: 400_000, inBytes: 1_200_000))
     }
 }

@@ -50,6 +50,9 @@ public final class Balancer: @unchecked Sendable {
         public var maximumDestinations: Int
         /// Statistics shards (rounded up to a power of two): one per worker thread that passes packets.
         public var statisticsShards: Int
+        /// The caller promises that a `worker` index is used by one thread at a time: statistics are then counted
+        /// with plain loads and stores instead of atomic adds (see `ShardedStatistics`). Off by default.
+        public var exclusiveWorkers: Bool
         public var probeLimit: Int
         /// The connection table's hash seed; random by default.
         public var hashSeed: UInt64?
@@ -57,13 +60,15 @@ public final class Balancer: @unchecked Sendable {
         public var timeouts: ProtocolTimeouts
 
         public init(connectionCapacity: Int = 1 << 16, maximumServices: Int = 256, maximumDestinations: Int = 4096,
-                    statisticsShards: Int = 2, probeLimit: Int = ConnectionTable.defaultProbeLimit,
+                    statisticsShards: Int = 2, exclusiveWorkers: Bool = false,
+                    probeLimit: Int = ConnectionTable.defaultProbeLimit,
                     hashSeed: UInt64? = nil, persistence: PersistenceSettings = PersistenceSettings(),
                     timeouts: ProtocolTimeouts = ProtocolTimeouts()) {
             self.connectionCapacity = connectionCapacity
             self.maximumServices = maximumServices
             self.maximumDestinations = maximumDestinations
             self.statisticsShards = statisticsShards
+            self.exclusiveWorkers = exclusiveWorkers
             self.probeLimit = probeLimit
             self.hashSeed = hashSeed
             self.persistence = persistence
@@ -79,6 +84,10 @@ public final class Balancer: @unchecked Sendable {
     public let configuration: Configuration
     /// The connections.
     public let table: ConnectionTable
+    /// `table`, for the packet path: used through `_withUnsafeGuaranteedRef`, so that a packet costs no retain and
+    /// release of the table object (an atomic add on a line every packet thread would share). `self` keeps the
+    /// table alive.
+    @usableFromInline let tableReference: Unmanaged<ConnectionTable>
     /// Per-shard counters: services at `0..<maximumServices`, destinations after them, the total last.
     public let statistics: ShardedStatistics
 
@@ -109,9 +118,11 @@ public final class Balancer: @unchecked Sendable {
         self.configuration = configuration
         table = try ConnectionTable(capacity: configuration.connectionCapacity,
                                     probeLimit: configuration.probeLimit, hashSeed: configuration.hashSeed)
+        tableReference = Unmanaged.passUnretained(table)
         let services = configuration.maximumServices
         let destinations = configuration.maximumDestinations
-        statistics = ShardedStatistics(objects: services + destinations + 1, shards: configuration.statisticsShards)
+        statistics = ShardedStatistics(objects: services + destinations + 1, shards: configuration.statisticsShards,
+                                       exclusiveShards: configuration.exclusiveWorkers)
         serviceSlots = (0..<services).map { _ in ServiceSlot() }
         directory = ServiceDirectory(capacity: services)
         destinationKeys = .allocate(capacity: destinations)
@@ -153,10 +164,14 @@ public final class Balancer: @unchecked Sendable {
         -> BalancerResult?
     {
         var flips = false
-        let result = table.update(key, now: now) { current in
-            let next = transition(current, packet, now: now)
-            flips = (next.flags ^ current.flags) & Self.inactiveFlag != 0
-            return flips || next == current ? nil : next
+        // The closure captures no object (only a pointer to the timeouts), so the packet path retains nothing.
+        let timeouts = timeoutWords.words
+        let result = tableReference._withUnsafeGuaranteedRef { table in
+            table.update(key, now: now) { current in
+                let next = Self.transition(current, packet, now: now, timeouts: timeouts)
+                flips = (next.flags ^ current.flags) & Self.inactiveFlag != 0
+                return flips || next == current ? nil : next
+            }
         }
         let value: ConnectionValue
         switch result {
@@ -177,7 +192,8 @@ public final class Balancer: @unchecked Sendable {
     /// The connection after `packet`: the protocol's next state, the active/inactive and no-output flags, and the
     /// timer restarted with the new state's timeout.
     @inlinable
-    func transition(_ current: ConnectionValue, _ packet: BalancerPacket, now: Timestamp) -> ConnectionValue {
+    static func transition(_ current: ConnectionValue, _ packet: BalancerPacket, now: Timestamp,
+                           timeouts: UnsafeMutablePointer<Atomic<UInt64>>) -> ConnectionValue {
         let (state, noOutput) = ProtocolStateMachine.next(
             packet.ipProtocol, state: current.state, direction: packet.direction, event: packet.event,
             noOutput: current.flags & Self.noOutputFlag != 0)
@@ -187,7 +203,7 @@ public final class Balancer: @unchecked Sendable {
         if !ProtocolStateMachine.isActive(packet.ipProtocol, state: state) { flags |= Self.inactiveFlag }
         if noOutput { flags |= Self.noOutputFlag }
         next.flags = flags
-        next.expiry = now.adding(seconds: timeout(packet.ipProtocol, state: state))
+        next.expiry = now.adding(seconds: timeout(packet.ipProtocol, state: state, timeouts))
         return next
     }
 
@@ -201,8 +217,9 @@ public final class Balancer: @unchecked Sendable {
         let destination = destinationKeys[d]
         return serviceSlots[s].state.withLock { st -> ConnectionValue? in
             var nowActive: Bool? = nil
+            let timeouts = timeoutWords.words
             let result = table.update(key, now: now) { current in
-                let next = transition(current, packet, now: now)
+                let next = Self.transition(current, packet, now: now, timeouts: timeouts)
                 nowActive = (next.flags ^ current.flags) & Self.inactiveFlag != 0
                     ? next.flags & Self.inactiveFlag == 0 : nil
                 return next == current ? nil : next
@@ -220,12 +237,21 @@ public final class Balancer: @unchecked Sendable {
     }
 
     @inlinable
-    func timeout(_ ipProtocol: IPProtocol, state: UInt8) -> UInt64 {
+    static func timeout(_ ipProtocol: IPProtocol, state: UInt8, _ timeouts: UnsafeMutablePointer<Atomic<UInt64>>)
+        -> UInt64
+    {
+        let i: Int
         switch ipProtocol {
-        case .tcp: return timeoutWords.load(Int(state))
-        case .udp: return timeoutWords.load(11)
-        case .sctp: return timeoutWords.load(12 + Int(state))
+        case .tcp: i = Int(state)
+        case .udp: i = 11
+        case .sctp: i = 12 + Int(state)
         }
+        return timeouts[i].load(ordering: .relaxed)
+    }
+
+    @inlinable
+    func timeout(_ ipProtocol: IPProtocol, state: UInt8) -> UInt64 {
+        Self.timeout(ipProtocol, state: state, timeoutWords.words)
     }
 
     @inlinable

@@ -64,9 +64,47 @@ public enum SCTPStateMachine {
 
     @inlinable
     static func next(from state: SCTPState, _ direction: StateTableDirection, chunkType: UInt8) -> SCTPState {
-        let n = SCTPState.allCases.count
-        let i = (direction.rawValue * 10 + eventRow(chunkType: chunkType)) * n + Int(state.rawValue)
-        return SCTPState(rawValue: table[i])!
+        let row = direction.rawValue * 10 + eventRow(chunkType: chunkType)
+        let bits = packedRow(row) >> (UInt64(state.rawValue) &* 4) & 0xF
+        return SCTPState(rawValue: UInt8(truncatingIfNeeded: bits)) ?? .closed
+    }
+
+    /// `table`'s rows packed four bits per state, as constants (see `TCPStateMachine.packedRow`).
+    @inlinable
+    static func packedRow(_ row: Int) -> UInt64 {
+        switch row {
+        case 0: return 0x00DC_BA98_7654_3218
+        case 1: return 0x0022_BA98_7654_3221
+        case 2: return 0x00DC_BA98_7664_3555
+        case 3: return 0x00DC_BA98_7654_4224
+        case 4: return 0x00DC_BA98_8654_3218
+        case 5: return 0x00DC_BA9A_7654_321A
+        case 6: return 0x00DC_DAD8_7654_322D
+        case 7: return 0x00DC_DA98_7654_3DDD
+        case 8: return 0x00DC_BA98_D654_321D
+        case 9: return 0x00DD_DDDD_DDCD_DDDD
+        case 10: return 0x00DC_BA98_7654_3218
+        case 11: return 0x0055_5558_5555_5555
+        case 12: return 0x00DC_BA98_7654_3333
+        case 13: return 0x00DC_BA98_7777_7777
+        case 14: return 0x00DC_BA98_8888_8888
+        case 15: return 0x00DC_BA99_9999_9999
+        case 16: return 0x00DC_BBB8_765B_BBBB
+        case 17: return 0x00DC_BA98_7654_321D
+        case 18: return 0x00DC_BA98_765D_DDDD
+        case 19: return 0x00DD_DDDD_DDDD_DDCD
+        case 20: return 0x00DC_BA98_7684_3218
+        case 21: return 0x0022_BA98_7622_2221
+        case 22: return 0x00DC_BA98_7677_7777
+        case 23: return 0x00DC_BA98_7688_8888
+        case 24: return 0x00DC_BA98_8858_8218
+        case 25: return 0x00DC_BA9A_7654_321A
+        case 26: return 0x00DC_DADD_7654_322D
+        case 27: return 0x00DC_DD98_765D_DDDD
+        case 28: return 0x00DC_BA98_7654_321D
+        case 29: return 0x00DD_DDDD_DDCD_DDDD
+        default: return 0
+        }
     }
 
     /// The state after a packet whose (first) chunk is `chunkType`, travelling in `direction`; with the new value

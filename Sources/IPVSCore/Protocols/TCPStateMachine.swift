@@ -73,8 +73,29 @@ public enum TCPStateMachine {
     @inlinable
     static func next(from state: TCPState, _ direction: StateTableDirection, _ flags: TCPFlags) -> TCPState {
         guard let row = eventRow(flags) else { return .close }
-        let i = (direction.rawValue * 4 + row) * TCPState.allCases.count + Int(state.rawValue)
-        return TCPState(rawValue: table[i])!
+        let bits = packedRow(direction.rawValue * 4 + row) >> (UInt64(state.rawValue) &* 4) & 0xF
+        return TCPState(rawValue: UInt8(truncatingIfNeeded: bits)) ?? .close
+    }
+
+    /// `table`'s rows packed four bits per state (state `s` in bits `4s…4s+3`), as constants: the packet path reads
+    /// them without touching a global array. A test checks them against `table`.
+    @inlinable
+    static func packedRow(_ row: Int) -> UInt64 {
+        switch row {
+        case 0: return 0x0000_0333_3333_3113
+        case 1: return 0x0000_0598_7655_5276
+        case 2: return 0x0000_0196_7654_1211
+        case 3: return 0x0000_0398_6666_3666
+        case 4: return 0x0000_0392_2222_3212
+        case 5: return 0x0000_0598_5654_5245
+        case 6: return 0x0000_0118_7654_1211
+        case 7: return 0x0000_0666_6656_6266
+        case 8: return 0x0000_0333_3333_3113
+        case 9: return 0x0000_0598_7654_5246
+        case 10: return 0x0000_0196_7654_1211
+        case 11: return 0x0000_0698_6666_3666
+        default: return 0
+        }
     }
 
     /// The state after a packet, for a connection with or without `IP_VS_CONN_F_NOOUTPUT`; returns the new

@@ -40,7 +40,7 @@ public final class ShardedStatistics: @unchecked Sendable {
         while n < shards { n <<= 1 }
         shardCount = n
         shardMask = n - 1
-        let count = objects * shards * Self.stride
+        let count = objects * shardCount * Self.stride
         let raw = UnsafeMutableRawPointer.allocate(
             byteCount: count * MemoryLayout<Atomic<UInt64>>.stride, alignment: 64)
         words = raw.bindMemory(to: Atomic<UInt64>.self, capacity: count)

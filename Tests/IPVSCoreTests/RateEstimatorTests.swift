@@ -54,7 +54,8 @@ struct RateEstimatorTests {
     @Test("The decay shifts arithmetically: a small average steps 3, 2, 1, 0 and stays at 0")
     func arithmeticShiftDecay() {
         // Start from an average of 3 (scaled): 1 byte in 2 s gives rate 16, avg 4; then nothing:
-        // (0 - 4) >> 2 = -1 → 3; (0 - 3) >> 2 = -1 (rounds towards -inf, where a division would give 0) → 2; → 1; → 0.
+        // (0 - 4) >> 2 = -1 → 3; (0 - 3) >> 2 = -1 (rounds towards -inf, where a division would give 0) → 2;
+        // → 1; → 0.
         var e = RateEstimator()
         e.update(totals: StatisticsCounters(inBytes: 1))
         #expect(e.inbps == 4)

@@ -8,7 +8,11 @@ extension Balancer {
         try control.withLock { c throws(BalancerError) in
             guard c.services[service.key] == nil else { throw .serviceExists(service.key) }
             let scheduler: ServiceScheduler
-            do throws(IPVSConfigurationError) { scheduler = try ServiceScheduler(service, servers: servers) } catch { throw .configuration(error) }
+            do throws(IPVSConfigurationError) {
+                scheduler = try ServiceScheduler(service, servers: servers)
+            } catch {
+                throw .configuration(error)
+            }
             guard !c.freeServices.isEmpty else { throw .tooManyServices(configuration.maximumServices) }
             guard c.freeDestinations.count >= scheduler.destinations.count else {
                 throw .tooManyDestinations(configuration.maximumDestinations)
@@ -30,7 +34,11 @@ extension Balancer {
     /// `ipvsadm -E`: scheduler, flags, persistence; the key cannot change.
     public func editService(_ service: VirtualService) throws(BalancerError) {
         try withService(service.key) { _, st throws(BalancerError) in
-            do throws(IPVSConfigurationError) { try st.scheduler.editService(service) } catch { throw .configuration(error) }
+            do throws(IPVSConfigurationError) {
+                try st.scheduler.editService(service)
+            } catch {
+                throw .configuration(error)
+            }
         }
     }
 
@@ -63,7 +71,11 @@ extension Balancer {
                 if held == nil && c.freeDestinations.isEmpty {
                     throw .tooManyDestinations(configuration.maximumDestinations)
                 }
-                do throws(IPVSConfigurationError) { try st!.scheduler.addDestination(server) } catch { throw .configuration(error) }
+                do throws(IPVSConfigurationError) {
+                    try st!.scheduler.addDestination(server)
+                } catch {
+                    throw .configuration(error)
+                }
                 let d: Int
                 if let held {
                     d = held
@@ -82,7 +94,11 @@ extension Balancer {
     /// connections).
     public func editDestination(_ server: RealServer, in service: ServiceKey) throws(BalancerError) {
         try withService(service) { _, st throws(BalancerError) in
-            do throws(IPVSConfigurationError) { try st.scheduler.editDestination(server) } catch { throw .configuration(error) }
+            do throws(IPVSConfigurationError) {
+                try st.scheduler.editDestination(server)
+            } catch {
+                throw .configuration(error)
+            }
         }
     }
 
@@ -94,7 +110,11 @@ extension Balancer {
                 guard let i = st!.scheduler.destinations.index(of: key) else {
                     throw .configuration(.noSuchDestination(key))
                 }
-                do throws(IPVSConfigurationError) { try st!.scheduler.removeDestination(key) } catch { throw .configuration(error) }
+                do throws(IPVSConfigurationError) {
+                    try st!.scheduler.removeDestination(key)
+                } catch {
+                    throw .configuration(error)
+                }
                 let d = st!.listSlots.remove(at: i)
                 destinationAvailable.store(d, 0)
                 c.retiredDestinations.append(.init(slot: d, idleSince: nil))

@@ -532,7 +532,11 @@ public final class Balancer: @unchecked Sendable {
     public func setTimeouts(tcp: UInt32, tcpFin: UInt32, udp: UInt32) throws(BalancerError) {
         try control.withLock { c throws(BalancerError) in
             var t = c.timeouts
-            do throws(ProtocolTimeoutError) { try t.set(tcp: tcp, tcpFin: tcpFin, udp: udp) } catch { throw .timeout(error) }
+            do throws(ProtocolTimeoutError) {
+                try t.set(tcp: tcp, tcpFin: tcpFin, udp: udp)
+            } catch {
+                throw .timeout(error)
+            }
             c.timeouts = t
             storeTimeouts(t)
         }

@@ -97,7 +97,8 @@ public enum ProtocolTimeoutError: Error, Hashable, Sendable, CustomStringConvert
     public var description: String {
         switch self {
         case .outOfRange(let name, let v):
-            return "timeout \(name) = \(v) s is out of range (at most \(ProtocolTimeouts.maximumSeconds) s, INT_MAX / HZ)"
+            let most = ProtocolTimeouts.maximumSeconds
+            return "timeout \(name) = \(v) s is out of range (at most \(most) s, INT_MAX / HZ)"
         }
     }
 }

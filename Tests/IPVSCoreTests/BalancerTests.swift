@@ -192,6 +192,23 @@ struct BalancerTests {
         #expect(after.persistentConnections == 0 && after.totalConnections == 0)
     }
 
+    @Test("A template outlives its timeout while it controls a connection, then goes 60 s later (expire_later)")
+    func templateControl() throws {
+        let b = try Balancer(.init(connectionCapacity: 256, maximumServices: 2, maximumDestinations: 4))
+        try b.addService(.clientIPAffinity(Self.service, scheduler: .rr, timeoutSeconds: 10),
+                         servers: [server("10.0.1.1")])
+        let key = DestinationKey(address: v4("10.0.1.1"), port: 80)
+        _ = b.process(syn("192.168.3.9", 1000), now: .seconds(1))  // template timer: 1 + 10 = 11 s
+        _ = b.process(packet("192.168.3.9", 1000, .ack), now: .seconds(1))  // ESTABLISHED until 901 s
+        _ = b.sweep(now: .seconds(20))  // fired at 11 s while controlling: kept, next look at 71 s
+        #expect(b.destination(key, in: Self.service)!.persistentConnections == 1)
+        #expect(b.close(syn("192.168.3.9", 1000)))
+        _ = b.sweep(now: .seconds(70))
+        #expect(b.destination(key, in: Self.service)!.persistentConnections == 1)
+        _ = b.sweep(now: .seconds(71))
+        #expect(b.destination(key, in: Self.service)!.persistentConnections == 0)
+    }
+
     @Test("Drain: weight 0 gets no new flows, its existing flows keep going")
     func drain() throws {
         let b = try balancer(.rr, servers: [server("10.0.1.1"), server("10.0.1.2")])  // list [.2, .1]

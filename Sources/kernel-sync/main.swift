@@ -1,12 +1,15 @@
 // kernel-sync: KernelMirror against ipvsadm on the same table, inside the kernel VM (tools/bench/kernel-sync).
 //
 // 1. In a fresh network namespace A: load S services × D destinations through KernelMirror from an empty table;
-//    read the whole table back (2 sockets); change one destination and count the messages of that pass; one more
-//    pass (nothing to do); then empty A through the mirror, so its table costs the other side nothing (the kernel's
-//    estimator walks every service and destination of every namespace every 2 s).
-// 2. In a fresh namespace B: the same rules through `ipvsadm -R`, then `ipvsadm -Ln` of that table, each timed end to
-//    end (process start included: `nsenter --net=B ipvsadm …`, nsenter execs ipvsadm without forking); then our
-//    client reads B's table (the very table ipvsadm listed) and checks it equals A's.
+//    read the whole table back; change one destination and count the messages of that pass; one more pass (nothing
+//    to do); then empty A through the mirror, so its table costs the other side nothing (the kernel's estimator
+//    walks every service and destination of every namespace every 2 s).
+// 2. In a fresh namespace B: the same rules through `ipvsadm -R`, timed end to end (process start included:
+//    `nsenter --net=B ipvsadm -R`, nsenter execs ipvsadm without forking); then the mirror's load again in a fresh
+//    namespace C. The load ratio is ipvsadm's time over the mean of the two mirror loads around it.
+// 3. Our read of B's table (the very table ipvsadm loaded; checked equal to A's), `ipvsadm -Ln` of it, our read
+//    again: the dump ratio is ipvsadm's time over the mean of our two. The emulated VM shares a busy host and its
+//    speed drifts over minutes; bracketing keeps each ratio's two sides close in time.
 // Prints one JSON line. Fresh namespaces matter: a flushed table keeps its destinations on a trash list that every
 // later add scans (ip_vs_ctl.c ip_vs_trash_get_dest).
 import Foundation
@@ -132,15 +135,19 @@ let ipvsadm = try tool("ipvsadm")
 let suffix = String(getpid())
 let nsA = "ks-mirror-\(suffix)"
 let nsB = "ks-ipvsadm-\(suffix)"
+let nsC = "ks-mirror2-\(suffix)"
 try run(ip, ["netns", "add", nsA])
 try run(ip, ["netns", "add", nsB])
+try run(ip, ["netns", "add", nsC])
 // Loopback up: until a namespace has a local routing table the kernel refuses every IPv4 destination as not unicast
 // (ip_vs_ctl.c ip_vs_new_dest → inet_addr_type, which answers RTN_BROADCAST without a table).
 try run(ip, ["-n", nsA, "link", "set", "lo", "up"])
 try run(ip, ["-n", nsB, "link", "set", "lo", "up"])
+try run(ip, ["-n", nsC, "link", "set", "lo", "up"])
 defer {
     _ = try? run(ip, ["netns", "delete", nsA])
     _ = try? run(ip, ["netns", "delete", nsB])
+    _ = try? run(ip, ["netns", "delete", nsC])
 }
 
 // Side A: the mirror.
@@ -163,10 +170,22 @@ progress("change pass \(changeTime), idle pass \(idleTime), emptied in \(emptyTi
 // Side B: ipvsadm, and our client on ipvsadm's table.
 let restoreTime = try run(nsenter, ["--net=/run/netns/\(nsB)", "--", ipvsadm, "-R"], input: script.data(using: .utf8)!)
 progress("ipvsadm -R took \(restoreTime)")
+// The mirror's load again, in a fresh namespace right after ipvsadm's: the ratio is taken against the mean of both.
+let second = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsC)", timeout: .seconds(120))
+let (secondLoad, secondLoadTime) = try measure { try second.apply(desired) }
+guard secondLoad.converged else { throw Failure(description: "second load failed") }
+progress("second mirror load took \(secondLoadTime)")
+try second.apply([])
+// The emulated VM shares its host: its speed drifts over minutes. Our dump is timed right before and right after
+// `ipvsadm -Ln`, and the ratio taken against their mean.
+let reader = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsB)", timeout: .seconds(120))
+let (tableB, dumpBefore) = try measure { try reader.read() }
+progress("our read of ipvsadm's table took \(dumpBefore)")
 let listTime = try run(nsenter, ["--net=/run/netns/\(nsB)", "--", ipvsadm, "-Ln"])
 progress("ipvsadm -Ln took \(listTime)")
-let reader = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsB)", timeout: .seconds(120))
-let (tableB, dumpB) = try measure { try reader.read() }
+let (_, dumpAfter) = try measure { try reader.read() }
+progress("our read of ipvsadm's table took \(dumpAfter)")
+let dumpB = (dumpBefore + dumpAfter) / 2
 var handle = try IPVSHandle(networkNamespace: "/run/netns/\(nsB)", timeout: .seconds(120))
 let (serviceDump, serviceDumpTime) = try measure { try handle.services().count }
 
@@ -177,20 +196,28 @@ func normalized(_ table: [KernelService]) -> Set<[String]> {
 let sameTable = normalized(tableA) == normalized(tableB)
 let destinations = tableB.reduce(0) { $0 + $1.destinations.count }
 
-let loadRatio = seconds(restoreTime) / seconds(loadTime)
+let loadRatio = seconds(restoreTime) / seconds((loadTime + secondLoadTime) / 2)
 let dumpRatio = seconds(listTime) / seconds(dumpB)
 let json: [(String, String)] = [
     ("services", "\(serviceCount)"),
     ("destinations_per_service", "\(destinationsPerService)"),
     ("messages_loaded", "\(load.mutatingMessages)"),
     ("sends", "\(load.result.sends)"),
-    ("mirror_load_s", String(format: "%.3f", seconds(loadTime))),
+    ("mirror_load_s", String(format: "%.3f", seconds((loadTime + secondLoadTime) / 2))),
+    (
+        "mirror_load_before_after_s",
+        "[\(String(format: "%.3f", seconds(loadTime))), \(String(format: "%.3f", seconds(secondLoadTime)))]"
+    ),
     ("mirror_load_plan_s", String(format: "%.3f", seconds(planTime))),
     ("mirror_load_apply_s", String(format: "%.3f", seconds(applyTime))),
     ("us_per_message", String(format: "%.2f", seconds(applyTime) * 1e6 / Double(max(1, load.mutatingMessages)))),
     ("ipvsadm_restore_s", String(format: "%.3f", seconds(restoreTime))),
     ("load_ratio", String(format: "%.1f", loadRatio)),
     ("mirror_dump_s", String(format: "%.3f", seconds(dumpB))),
+    (
+        "mirror_dump_before_after_s",
+        "[\(String(format: "%.3f", seconds(dumpBefore))), \(String(format: "%.3f", seconds(dumpAfter)))]"
+    ),
     ("mirror_dump_own_table_s", String(format: "%.3f", seconds(dumpA))),
     ("service_dump_s", String(format: "%.3f", seconds(serviceDumpTime))),
     ("ipvsadm_list_s", String(format: "%.3f", seconds(listTime))),

@@ -75,6 +75,7 @@ guard keySequencesAgree(seed: options.seed) else { fail("the Swift and C key seq
 var measurements: [Measurement] = []
 let report: (Measurement) -> Void = { m in
     print(m.json)
+    fflush(nil)  // each line as it is measured, also into a file or a pipe
     measurements.append(m)
 }
 

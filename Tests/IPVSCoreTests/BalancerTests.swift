@@ -119,16 +119,17 @@ struct BalancerTests {
         #expect(counts(b)["10.0.1.1"] == [0, 0])
     }
 
-    @Test("wlc chooses by the counters the state machine keeps: an active connection weighs 256 inactive ones")
+    @Test("wlc chooses by the counters the state machine keeps: an active connection weighs 257 inactive ones")
     func weightedLeastConnectionUsesCounts() throws {
         // List [.2, .1] (added .1 then .2), weights 1.
         let b = try balancer(.wlc, servers: [server("10.0.1.1"), server("10.0.1.2")])
         // First SYN: all idle, the head (.2). It is active at once (SYN_RECV).
         #expect(address(b.process(syn("192.168.1.1", 1), now: .seconds(1))) == "10.0.1.2")
-        // .2 overhead 256, .1 overhead 0: .1 gets the next one; then both are at 256, a tie the head (.2) wins.
+        // .2 overhead (1 << 8) + 1 = 257, .1 overhead 0: .1 gets the next one; then both are at 257, a tie the
+        // head (.2) wins.
         #expect(address(b.process(syn("192.168.1.2", 1), now: .seconds(1))) == "10.0.1.1")
-        #expect(address(b.process(syn("192.168.1.3", 1), now: .seconds(1))) == "10.0.1.2")  // tie 256/256: head
-        // Close the .2 connections' handshakes into CLOSE_WAIT (inactive): .2 has 2 inactive (2), .1 1 active (256).
+        #expect(address(b.process(syn("192.168.1.3", 1), now: .seconds(1))) == "10.0.1.2")  // tie 257/257: head
+        // Close the .2 connections' handshakes into CLOSE_WAIT (inactive): .2 has 2 inactive (2), .1 1 active (257).
         for c in ["192.168.1.1", "192.168.1.3"] {
             _ = b.process(packet(c, 1, .ack), now: .seconds(2))
             _ = b.process(packet(c, 1, .fin), now: .seconds(2))

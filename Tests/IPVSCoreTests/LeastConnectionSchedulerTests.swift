@@ -14,11 +14,11 @@ struct LeastConnectionSchedulerTests {
         })
     }
 
-    @Test("lc: lowest active×256 + inactive, the first in list order on a tie")
+    @Test("lc: lowest (active << 8) + total, the first in list order on a tie")
     func lc() throws {
         var s = try make(.lc)
         #expect(s.next() == "10.0.1.3")  // all idle: the head
-        s.setCounters(of: s.key("10.0.1.3"), active: 1, inactive: 0)  // 256
+        s.setCounters(of: s.key("10.0.1.3"), active: 1, inactive: 0)  // 256 + 1
         s.setCounters(of: s.key("10.0.1.2"), active: 0, inactive: 3)  // 3
         s.setCounters(of: s.key("10.0.1.1"), active: 0, inactive: 3)  // 3: tie with .2, which comes first
         #expect(s.next() == "10.0.1.2")
@@ -32,13 +32,13 @@ struct LeastConnectionSchedulerTests {
     func wlc() throws {
         var s = try make(.wlc, weights: [1, 2, 3])  // list [.3 w3, .2 w2, .1 w1]
         #expect(s.next() == "10.0.1.3")  // all 0/w: tie, the head
-        s.setCounters(of: s.key("10.0.1.3"), active: 3, inactive: 0)  // 768/3 = 256
-        s.setCounters(of: s.key("10.0.1.2"), active: 2, inactive: 0)  // 512/2 = 256
-        s.setCounters(of: s.key("10.0.1.1"), active: 1, inactive: 0)  // 256/1 = 256
+        s.setCounters(of: s.key("10.0.1.3"), active: 3, inactive: 0)  // 771/3 = 257
+        s.setCounters(of: s.key("10.0.1.2"), active: 2, inactive: 0)  // 514/2 = 257
+        s.setCounters(of: s.key("10.0.1.1"), active: 1, inactive: 0)  // 257/1 = 257
         #expect(s.next() == "10.0.1.3")  // three-way tie: first
-        s.setCounters(of: s.key("10.0.1.3"), active: 3, inactive: 1)  // 769/3 > 256
+        s.setCounters(of: s.key("10.0.1.3"), active: 3, inactive: 1)  // 772/3 > 257
         #expect(s.next() == "10.0.1.2")
-        s.setCounters(of: s.key("10.0.1.1"), active: 0, inactive: 200)  // 200/1 < 256
+        s.setCounters(of: s.key("10.0.1.1"), active: 0, inactive: 200)  // 200/1 < 257
         #expect(s.next() == "10.0.1.1")
     }
 
@@ -85,20 +85,69 @@ struct LeastConnectionSchedulerTests {
         #expect(s.next() == nil)
     }
 
+    // MARK: - ip_vs_dest_conn_overhead as in Debian's 6.1.192: (activeconns << 8) + totalconns
+
+    /// Binds `inactive + active` connections to `ip` and moves `active` of them to an established state, as the
+    /// kernel's counters would see them (ip_vs_bind_dest, then set_tcp_state).
+    static func load(_ s: inout ServiceScheduler, _ ip: String, active: Int, inactive: Int) {
+        for _ in 0..<(active + inactive) { s.connectionBound(to: s.key(ip)) }
+        for _ in 0..<active { s.connectionChangedActivity(on: s.key(ip), nowActive: true) }
+    }
+
+    @Test("lc: an active connection costs 257, not 256: 256 inactive beat 1 active (the old formula tied, head first)")
+    func lcCountsActiveConnectionsInTotal() throws {
+        var s = try make(.lc)  // [.3, .2, .1]
+        Self.load(&s, "10.0.1.3", active: 1, inactive: 0)  // new 1 << 8 + 1 = 257; old 256
+        Self.load(&s, "10.0.1.2", active: 0, inactive: 256)  // 256 under both
+        Self.load(&s, "10.0.1.1", active: 0, inactive: 300)
+        #expect(s.destinations[0].connectionOverhead == 257)
+        #expect(s.destinations[1].connectionOverhead == 256)
+        #expect(s.next() == "10.0.1.2")  // the old formula's tie would have kept .3, the head
+        Self.load(&s, "10.0.1.2", active: 0, inactive: 1)  // 257: a tie again, the head wins
+        #expect(s.next() == "10.0.1.3")
+    }
+
+    @Test("wlc: 2 active on weight 2 (514/2 = 257) lose to 256 inactive on weight 1 (the old formula tied at 256)")
+    func wlcCountsActiveConnectionsInTotal() throws {
+        var s = try make(.wlc, weights: [1, 1, 2])  // [.3 w2, .2 w1, .1 w1]
+        Self.load(&s, "10.0.1.3", active: 2, inactive: 0)  // new 514/2; old 512/2
+        Self.load(&s, "10.0.1.2", active: 0, inactive: 256)  // 256/1
+        Self.load(&s, "10.0.1.1", active: 1, inactive: 0)  // new 257/1; old 256/1
+        #expect(s.next() == "10.0.1.2")
+        // Mixed: 3 active + 4 inactive on weight 2 → (3 << 8) + 7 = 775, against 387 inactive on weight 1.
+        // The old formula gave 772, and 772 × 1 > 387 × 2 is false: it kept .2.
+        var t = try make(.wlc, weights: [1, 2])  // [.2 w2, .1 w1]
+        Self.load(&t, "10.0.1.2", active: 3, inactive: 4)
+        Self.load(&t, "10.0.1.1", active: 0, inactive: 387)
+        #expect(t.destinations[0].connectionOverhead == 775)
+        #expect(t.next() == "10.0.1.1")  // 775 × 1 > 387 × 2 = 774
+    }
+
     // MARK: - The kernel's scans, transcribed, as the oracle
+
+    /// include/net/ip_vs.h `ip_vs_dest_conn_overhead` (6.1.192), written from the kernel's counters: the kernel
+    /// stores `activeconns` and `totalconns` (every non-template connection), and adds `activeconns << 8` to
+    /// `totalconns` in `int` arithmetic.
+    static func kernelOverhead(_ d: DestinationState) -> Int32 {
+        let activeconns = d.activeConnections
+        let totalconns = d.activeConnections &+ d.inactiveConnections
+        return (activeconns &<< 8) &+ totalconns
+    }
 
     static func kernelScan(_ kind: SchedulerKind, _ list: DestinationList) -> Int? {
         var least: Int? = nil
         var loh: Int64 = 0
         switch kind {
         case .lc:
+            // ip_vs_lc.c keeps `unsigned int loh, doh`: the int overhead compared as unsigned.
+            var uloh: UInt32 = 0
             for (i, d) in list.enumerated() where !(d.overloaded || d.weight == 0) {
-                let doh = d.connectionOverhead
-                if least == nil || doh < loh { least = i; loh = doh }
+                let doh = UInt32(bitPattern: kernelOverhead(d))
+                if least == nil || doh < uloh { least = i; uloh = doh }
             }
         case .wlc, .sed:
             let overhead: (DestinationState) -> Int64 = kind == .wlc
-                ? { $0.connectionOverhead } : { Int64($0.activeConnections) + 1 }
+                ? { Int64(kernelOverhead($0)) } : { Int64($0.activeConnections) + 1 }
             guard let first = list.firstIndex(where: { !$0.overloaded && $0.weight > 0 }) else { return nil }
             least = first
             loh = overhead(list[first])

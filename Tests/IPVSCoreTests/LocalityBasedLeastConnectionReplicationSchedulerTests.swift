@@ -42,14 +42,14 @@ struct LocalityBasedLeastConnectionReplicationSchedulerTests {
         #expect(s.next(to("10.0.0.1"), now: .seconds(1)) == "10.0.1.3")
         s.setCounters(of: s.key("10.0.1.3"), active: 3, inactive: 0)  // 3 > 2
         s.setCounters(of: s.key("10.0.1.1"), active: 1, inactive: 0)  // 2 < 4: someone is under half
-        // set_min [C] = C, is_overloaded → whole list: C 768/2 = 384, B 0/1 = 0, A 256/4 = 64 → B, added at the head.
+        // set_min [C] = C, is_overloaded → whole list: C 771/2, B 0/1 = 0, A 257/4 → B, added at the head.
         #expect(s.next(to("10.0.0.1"), now: .seconds(2)) == "10.0.1.2")
         #expect(members(s) == ["10.0.1.2", "10.0.1.3"])
         #expect(lblcr(s).cachedSet(for: v4("10.0.0.1"))?.lastModified == .seconds(2))
-        // set_min [B, C]: B (0) first; C: 0 × 2 > 768 × 1? no → B, not overloaded.
+        // set_min [B, C]: B (0) first; C: 0 × 2 > 771 × 1? no → B, not overloaded.
         #expect(s.next(to("10.0.0.1"), now: .seconds(3)) == "10.0.1.2")
-        s.setCounters(of: s.key("10.0.1.2"), active: 2, inactive: 0)  // 512
-        // set_min: B 512; C: 512 × 2 > 768 × 1 → C. C is_overloaded → list: C 384, B 512, A 64 → A joins.
+        s.setCounters(of: s.key("10.0.1.2"), active: 2, inactive: 0)  // (2 << 8) + 2 = 514
+        // set_min: B 514; C: 514 × 2 > 771 × 1 → C. C is_overloaded → list: C 771/2, B 514, A 257/4 → A joins.
         #expect(s.next(to("10.0.0.1"), now: .seconds(4)) == "10.0.1.1")
         #expect(members(s) == ["10.0.1.1", "10.0.1.2", "10.0.1.3"])
     }
@@ -59,7 +59,7 @@ struct LocalityBasedLeastConnectionReplicationSchedulerTests {
         var s = try make()
         _ = s.next(to("10.0.0.1"), now: .seconds(1))  // [C]
         s.setCounters(of: s.key("10.0.1.3"), active: 2, inactive: 0)  // 2 > 1, and A/B are under half
-        #expect(s.next(to("10.0.0.1"), now: .seconds(2)) == "10.0.1.2")  // C 512, B 0, A 0 → B joins
+        #expect(s.next(to("10.0.0.1"), now: .seconds(2)) == "10.0.1.2")  // C 514, B 0, A 0 → B joins
         s.setCounters(of: s.key("10.0.1.3"), active: 0, inactive: 0)
         #expect(members(s) == ["10.0.1.2", "10.0.1.3"])
         #expect(s.next(to("10.0.0.1"), now: .seconds(3)) == "10.0.1.2")  // B and C tie: B, the head
@@ -82,8 +82,8 @@ struct LocalityBasedLeastConnectionReplicationSchedulerTests {
         _ = s.next(to("10.0.0.1"), now: .seconds(1))  // all idle: C
         s.setCounters(of: s.key("10.0.1.3"), active: 2, inactive: 0)  // 2 > 1
         s.setCounters(of: s.key("10.0.1.2"), active: 1, inactive: 0, overloaded: true)  // 2 < 4: under half
-        s.setCounters(of: s.key("10.0.1.1"), active: 3, inactive: 0)  // 768
-        // set_min [C] = C, is_overloaded (B is under half) → list: C 512, B flagged, A 768 → C, already a member.
+        s.setCounters(of: s.key("10.0.1.1"), active: 3, inactive: 0)  // 771
+        // set_min [C] = C, is_overloaded (B is under half) → list: C 514, B flagged, A 771 → C, already a member.
         #expect(s.next(to("10.0.0.1"), now: .seconds(2)) == "10.0.1.3")
         #expect(members(s) == ["10.0.1.3"])
         #expect(lblcr(s).cachedSet(for: v4("10.0.0.1"))?.lastModified == .seconds(1))
@@ -177,7 +177,7 @@ struct LocalityBasedLeastConnectionReplicationSchedulerTests {
         }
         // Default lblcr_expiration (24 h): at 86411 s > 10 + 86400 the set shrinks.
         var s = try setUp()
-        // set_max: B (0) first; C, deleted, weight 1, 512: 0 × 1 < 512 × 1 → C erased.
+        // set_max: B (0) first; C, deleted, weight 1, 514: 0 × 1 < 514 × 1 → C erased.
         #expect(s.next(to("10.0.0.1"), now: .seconds(86411)) == "10.0.1.2")
         #expect(members(s) == ["10.0.1.2"])
 

@@ -92,37 +92,48 @@ struct LocalityBasedLeastConnectionSchedulerTests {
     @Test("Weighted least connection compares by cross-multiplication; ties go to the earlier server")
     func crossMultiplicationTies() throws {
         var s = try make(weights: [3, 1, 2])  // [C .3 w2, B .2 w1, A .1 w3]
-        s.setCounters(of: s.key("10.0.1.3"), active: 2, inactive: 0)  // 512/2 = 256
-        s.setCounters(of: s.key("10.0.1.2"), active: 1, inactive: 0)  // 256/1 = 256
-        s.setCounters(of: s.key("10.0.1.1"), active: 3, inactive: 0)  // 768/3 = 256
+        s.setCounters(of: s.key("10.0.1.3"), active: 2, inactive: 0)  // 514/2 = 257
+        s.setCounters(of: s.key("10.0.1.2"), active: 1, inactive: 0)  // 257/1 = 257
+        s.setCounters(of: s.key("10.0.1.1"), active: 3, inactive: 0)  // 771/3 = 257
         #expect(s.next(to("10.0.0.1")) == "10.0.1.3")  // three-way tie: the first
-        s.setCounters(of: s.key("10.0.1.3"), active: 2, inactive: 1)  // 513/2 > 256
+        s.setCounters(of: s.key("10.0.1.3"), active: 2, inactive: 1)  // 515/2 > 257
         #expect(s.next(to("10.0.0.2")) == "10.0.1.2")  // .2 and .1 tie: .2 first
         s.setCounters(of: s.key("10.0.1.1"), active: 3, inactive: 0)
-        s.setCounters(of: s.key("10.0.1.2"), active: 1, inactive: 1)  // 257 > 256
+        s.setCounters(of: s.key("10.0.1.2"), active: 1, inactive: 1)  // 258 > 257
         #expect(s.next(to("10.0.0.3")) == "10.0.1.1")
     }
 
-    @Test("The overhead is the kernel's 32-bit int: 2^23 active connections wrap to the lowest load")
+    @Test("The overhead is the kernel's 32-bit int: (active << 8) + total wraps to the lowest load past 2^31 - 1")
     func overheadWrapsAt32Bits() throws {
         var s = try make(weights: [1, 1])  // [B .2, A .1]
-        s.setCounters(of: s.key("10.0.1.1"), active: 1, inactive: 0)  // 256
-        s.setCounters(of: s.key("10.0.1.2"), active: 8_388_607, inactive: 0)  // (2^23 - 1) << 8 = 2^31 - 256
+        s.setCounters(of: s.key("10.0.1.1"), active: 1, inactive: 0)  // 257
+        // 8_355_967 × 257 = 2^31 - 129, so 128 inactive more make exactly Int32.max.
+        s.setCounters(of: s.key("10.0.1.2"), active: 8_355_967, inactive: 128)
         #expect(s.next(to("10.0.0.1")) == "10.0.1.1")
-        s.setCounters(of: s.key("10.0.1.2"), active: 8_388_608, inactive: 0)  // 2^23 << 8 wraps to -2^31
+        s.setCounters(of: s.key("10.0.1.2"), active: 8_355_967, inactive: 129)  // 2^31 wraps to -2^31
         #expect(s.next(to("10.0.0.2")) == "10.0.1.2")
+        // The old `(active << 8) + inactive` gave 2_139_127_681 for these counters: no wrap, and .1 again.
+    }
+
+    @Test("A new address goes to 256 inactive on weight 1 rather than 2 active on weight 2: 514/2 > 256/1")
+    func overheadCountsActiveConnectionsInTotal() throws {
+        var s = try make(weights: [1, 2])  // [B .2 w2, A .1 w1]
+        s.setCounters(of: s.key("10.0.1.2"), active: 2, inactive: 0)  // (2 << 8) + 2 = 514; the old formula: 512
+        s.setCounters(of: s.key("10.0.1.1"), active: 0, inactive: 256)  // 256
+        // Second stage: loh × w(A) = 514 × 1 > doh × w(B) = 256 × 2 = 512 → A. (Old: 512 > 512 is false → B.)
+        #expect(s.next(to("10.0.0.1")) == "10.0.1.1")
     }
 
     @Test("The second stage does not skip weight 0: a quiesced server whose overhead wrapped negative wins")
     func weightZeroQuirk() throws {
         var s = try ServiceScheduler(tcpService(.lblc), servers: [server("10.0.1.1", weight: 0), server("10.0.1.2")])
-        s.setCounters(of: s.key("10.0.1.1"), active: 8_388_608, inactive: 0)  // [B w1, A w0 with overhead -2^31]
-        // First stage: B (w1, 0). Second: A not flagged; loh × w(A) = 0 × 0 > doh × w(B) = -2^31 × 1 → A.
+        s.setCounters(of: s.key("10.0.1.1"), active: 8_388_608, inactive: 0)  // [B w1, A w0: 2^31 + 2^23 wraps < 0]
+        // First stage: B (w1, 0). Second: A not flagged; loh × w(A) = 0 × 0 > doh × w(B) = (2^23 - 2^31) × 1 → A.
         #expect(s.next(to("10.0.0.1")) == "10.0.1.1")
         // The hit is invalid (weight 0), the pick is A again: ip_vs_lblc_new keeps the entry as it is.
         #expect(s.next(to("10.0.0.1")) == "10.0.1.1")
         #expect(lblc(s).kernelEntryCount == 1)
-        s.setCounters(of: s.key("10.0.1.1"), active: 8_388_607, inactive: 0)  // positive again: never wins
+        s.setCounters(of: s.key("10.0.1.1"), active: 8_355_967, inactive: 0)  // 2^31 - 129: positive, never wins
         #expect(s.next(to("10.0.0.1")) == "10.0.1.2")
     }
 
@@ -410,7 +421,9 @@ struct KernelLblcTranscription {
     var cache: [IPAddress: DestinationKey] = [:]
 
     static func overhead(_ d: DestinationState) -> Int64 {
-        Int64(Int32(truncatingIfNeeded: (Int64(d.activeConnections) << 8) + Int64(d.inactiveConnections)))
+        // include/net/ip_vs.h (6.1.192): `(activeconns << 8) + totalconns` in int; totalconns = active + inactive.
+        let totalconns = d.activeConnections &+ d.inactiveConnections
+        return Int64((d.activeConnections &<< 8) &+ totalconns)
     }
 
     static func weightedLeastConnection(_ list: DestinationList) -> Int? {

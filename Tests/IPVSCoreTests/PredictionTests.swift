@@ -28,13 +28,14 @@ struct PredictionTests {
         )?.address.description
     }
 
-    @Test("wlc, lblc, lblcr on a fresh service: the lowest (active × 256 + inactive) / weight, head first on a tie")
+    @Test("wlc, lblc, lblcr on a fresh service: the lowest ((active << 8) + total) / weight, head first on a tie")
     func leastConnection() throws {
-        let list = [state("10.0.1.2", active: 1), state("10.0.1.1", inactive: 255)]  // 256 vs 255
+        // 1 active: (1 << 8) + 1 = 257 (6.1.192's ip_vs_dest_conn_overhead counts it in totalconns too).
+        let list = [state("10.0.1.2", active: 1), state("10.0.1.1", inactive: 256)]  // 257 vs 256
         for kind in [SchedulerKind.wlc, .lblc, .lblcr] {
             #expect(try predict(service(kind), list) == "10.0.1.1", "\(kind)")
         }
-        let tie = [state("10.0.1.2", active: 1), state("10.0.1.1", inactive: 256)]
+        let tie = [state("10.0.1.2", active: 1), state("10.0.1.1", inactive: 257)]
         for kind in [SchedulerKind.wlc, .lblc, .lblcr] {
             #expect(try predict(service(kind), tie) == "10.0.1.2", "\(kind)")
         }

@@ -119,38 +119,38 @@ struct ServiceSchedulerTests {
         #expect(s.destinations.map(\.server.address.description) == ["10.0.1.3", "10.0.1.2", "10.0.1.1"])
     }
 
-    /// ip_vs_conn.c: bind sets OVERLOAD at total >= u_threshold; unbind clears it below l_threshold, or, with no
-    /// lower threshold, when total * 4 < u_threshold * 3.
+    /// ip_vs_conn.c (6.1.192): the bind that makes totalconns equal u_threshold sets OVERLOAD; the unbind from
+    /// exactly l_threshold_val (l_threshold, or u - u>>2) clears it. More cases in OverloadHysteresisTests.
     @Test("The overload flag follows the thresholds as ip_vs_bind_dest / ip_vs_unbind_dest set it")
     func overloadHysteresis() throws {
         var s = try ServiceScheduler(tcpService(.rr), servers: [server("10.0.1.1", upper: 4)])
         let k = s.key("10.0.1.1")
         for _ in 0..<3 { s.connectionBound(to: k) }
         #expect(s.destinations[0].overloaded == false)
-        s.connectionBound(to: k)                                  // 4 >= 4
+        s.connectionBound(to: k)                                  // totalconns == u: set
         #expect(s.destinations[0].overloaded)
-        s.connectionUnbound(from: k, wasActive: false)            // 3: 12 < 12 is false, still overloaded
+        s.connectionUnbound(from: k, wasActive: false)            // from 4, l_threshold_val is 4 - 1 = 3: kept
         #expect(s.destinations[0].overloaded)
-        s.connectionUnbound(from: k, wasActive: false)            // 2: 8 < 12
+        s.connectionUnbound(from: k, wasActive: false)            // from 3 == l_threshold_val: 2 < 4, cleared
         #expect(s.destinations[0].overloaded == false)
 
         var t = try ServiceScheduler(tcpService(.rr), servers: [server("10.0.1.1", upper: 4, lower: 2)])
         for _ in 0..<4 { t.connectionBound(to: k) }
-        t.connectionUnbound(from: k, wasActive: false)            // 3 >= 2
-        t.connectionUnbound(from: k, wasActive: false)            // 2 >= 2
+        t.connectionUnbound(from: k, wasActive: false)            // from 4
+        t.connectionUnbound(from: k, wasActive: false)            // from 3
         #expect(t.destinations[0].overloaded)
-        t.connectionUnbound(from: k, wasActive: false)            // 1 < 2
+        t.connectionUnbound(from: k, wasActive: false)            // from 2 == l_threshold_val: cleared
         #expect(t.destinations[0].overloaded == false)
     }
 
-    @Test("Raising or removing the upper threshold clears the overload flag (__ip_vs_update_dest)")
+    @Test("A threshold edit re-evaluates the overload flag (__ip_vs_update_dest, mode 0); an unchanged one does not")
     func thresholdEditClearsOverload() throws {
         var s = try ServiceScheduler(tcpService(.rr), servers: [server("10.0.1.1", upper: 1)])
         s.connectionBound(to: s.key("10.0.1.1"))
         #expect(s.destinations[0].overloaded)
         try s.editDestination(server("10.0.1.1", upper: 1))       // same threshold: stays overloaded
         #expect(s.destinations[0].overloaded)
-        try s.editDestination(server("10.0.1.1", upper: 2))
+        try s.editDestination(server("10.0.1.1", upper: 2))       // l_threshold_val 2: 1 < 2, cleared
         #expect(s.destinations[0].overloaded == false)
     }
 

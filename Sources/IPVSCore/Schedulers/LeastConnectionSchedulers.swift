@@ -17,7 +17,8 @@ public struct LoadKey: Sendable, Hashable {
 }
 
 /// lc — net/netfilter/ipvs/ip_vs_lc.c `ip_vs_lc_schedule`: skips overloaded and weight-0 destinations and takes
-/// the lowest `ip_vs_dest_conn_overhead` (active × 256 + inactive), the first on a tie (`doh < loh`).
+/// the lowest `ip_vs_dest_conn_overhead` (`(active << 8) + total`, i.e. active × 257 + inactive), the first on a
+/// tie (`doh < loh`).
 public struct LeastConnectionScheduler: TournamentScheduler {
     public enum Policy: TournamentPolicy {
         public static func key(of d: DestinationState) -> LoadKey {

@@ -543,11 +543,11 @@ struct LocalityLoadIndex: Sendable {
         return overloaded
     }
 
-    /// ip_vs.h `ip_vs_dest_conn_overhead`, in the kernel's `int` arithmetic: `(activeconns << 8) + inactconns`
-    /// wraps at 32 bits, and the schedulers compare the wrapped values.
+    /// include/net/ip_vs.h `ip_vs_dest_conn_overhead` (6.1.192), in the kernel's `int` arithmetic:
+    /// `(activeconns << 8) + totalconns` wraps at 32 bits, and the schedulers compare the wrapped values.
     @inline(__always)
     static func overhead(_ d: DestinationState) -> Int64 {
-        Int64(Int32(truncatingIfNeeded: Int64(d.activeConnections) << 8 &+ Int64(d.inactiveConnections)))
+        Int64(Int32(truncatingIfNeeded: Int64(d.activeConnections) << 8 &+ d.totalConnections))
     }
 
     /// `__ip_vs_lblc_schedule` as the kernel writes it. The first stage takes the first destination that is not

@@ -7,7 +7,8 @@ public struct DestinationState: Hashable, Sendable {
     public var inactiveConnections: Int32
     /// `persistconns`: persistence templates pointing at this destination.
     public var persistentConnections: Int32
-    /// `IP_VS_DEST_F_OVERLOAD`: set when total connections reach the upper threshold.
+    /// `IP_VS_DEST_F_OVERLOAD`: set when total connections reach the upper threshold, cleared when they drop
+    /// below `lowerThresholdValue` (see `ServiceScheduler.updateOverload`).
     public var overloaded: Bool
     /// `last_weight`: the latest non-zero weight (or 0 if it was added with 0); the mh table is built from it,
     /// so quiescing a server keeps its slots (ip_vs_ctl.c `__ip_vs_update_dest`).
@@ -26,13 +27,26 @@ public struct DestinationState: Hashable, Sendable {
     @inlinable public var weight: Int32 { server.weight }
     @inlinable public var key: DestinationKey { server.key }
 
-    /// ip_vs.h `ip_vs_dest_conn_overhead`: active connections weigh 256 times an inactive one.
+    /// include/net/ip_vs.h `ip_vs_dest_conn_overhead` (Debian 6.1.192): `(activeconns << 8) + totalconns`, where
+    /// `totalconns` counts active and inactive connections alike — so an active connection weighs 257, an inactive
+    /// one 1. (Older kernels added `inactconns`, giving 256 and 1; the kernel in our test VM is the newer one.)
     @inlinable
-    public var connectionOverhead: Int64 { Int64(activeConnections) << 8 + Int64(inactiveConnections) }
+    public var connectionOverhead: Int64 { Int64(activeConnections) << 8 + totalConnections }
 
-    /// ip_vs_conn.c `ip_vs_dest_totalconns`.
+    /// The kernel's `totalconns` counter (include/net/ip_vs.h `struct ip_vs_dest`): every non-template connection
+    /// bound to the destination, active or not. The kernel keeps it and derives `inactconns` from it
+    /// (`ip_vs_dest_inactconns`: `max(totalconns - activeconns, 0)`); we keep the two parts, which never go below
+    /// zero, so the sum is the same number.
     @inlinable
     public var totalConnections: Int64 { Int64(activeConnections) + Int64(inactiveConnections) }
+
+    /// `l_threshold_val` (ip_vs_ctl.c `__ip_vs_update_dest`): the lower threshold, or 75% of the upper one rounded
+    /// up (`u - (u >> 2)`) when none is set. The kernel stores it beside the thresholds and rewrites all three
+    /// together, so deriving it from them gives the same value at every moment.
+    @inlinable
+    public var lowerThresholdValue: UInt32 {
+        server.lowerThreshold != 0 ? server.lowerThreshold : server.upperThreshold - (server.upperThreshold >> 2)
+    }
 
     /// What most schedulers require to pick a destination: not overloaded and a positive weight.
     @inlinable

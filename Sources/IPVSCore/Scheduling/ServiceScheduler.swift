@@ -56,12 +56,22 @@ public struct ServiceScheduler: Sendable {
     }
 
     /// `ipvsadm -a`: adds a destination at the head of the list. A deleted destination with the same address
-    /// and port comes back from the trash with its counters (ip_vs_ctl.c `ip_vs_add_dest`).
+    /// and port comes back from the trash with its counters, thresholds and overload flag (ip_vs_ctl.c
+    /// `ip_vs_add_dest`, `ip_vs_trash_get_dest`); a new one starts zeroed (`ip_vs_new_dest`: `kzalloc`, so its
+    /// thresholds are 0 until `__ip_vs_update_dest` compares them with the requested ones).
     public mutating func addDestination(_ server: RealServer) throws(IPVSConfigurationError) {
         try server.validate(for: service)
         let key = server.key
         guard destinations.index(of: key) == nil else { throw .destinationExists(key) }
-        var state = trash.removeValue(forKey: key) ?? DestinationState(server)
+        var state: DestinationState
+        if let restored = trash.removeValue(forKey: key) {
+            state = restored
+        } else {
+            var zeroed = server
+            zeroed.upperThreshold = 0
+            zeroed.lowerThreshold = 0
+            state = DestinationState(zeroed)
+        }
         Self.applyUpdate(server, to: &state, adding: true)
         destinations.insertAtHead(state)
         scheduler.handle(.added(0), in: destinations)
@@ -84,48 +94,71 @@ public struct ServiceScheduler: Sendable {
     }
 
     /// ip_vs_ctl.c `__ip_vs_update_dest`: the weight, thresholds and overload flag, as the kernel sets them.
+    /// Only when the upper or lower threshold differs from the stored one does the kernel rewrite them (with
+    /// `l_threshold_val`) and re-evaluate the flag, with `__ip_vs_dest_update_overload(dest, 0)`; an edit that
+    /// keeps both thresholds leaves the flag as it is, whatever the counters.
     private static func applyUpdate(_ server: RealServer, to state: inout DestinationState, adding: Bool) {
         // "keep the last_weight with latest non-0 weight"
         if adding || server.weight != 0 { state.lastWeight = server.weight }
-        if server.upperThreshold == 0 || server.upperThreshold > state.server.upperThreshold {
-            state.overloaded = false
-        }
+        let thresholdsChanged = state.server.upperThreshold != server.upperThreshold
+            || state.server.lowerThreshold != server.lowerThreshold
         state.server = server
+        if thresholdsChanged { updateOverload(&state, mode: 0) }
+    }
+
+    /// ip_vs_ctl.c `__ip_vs_dest_update_overload`: sets or clears `IP_VS_DEST_F_OVERLOAD` from `totalconns`, the
+    /// upper threshold `u` and `l_threshold_val` `l`. No upper threshold clears the flag. Otherwise `mode` says
+    /// who asks: +1 (a bind reached `u`) sets the flag from `l` up; -1 (an unbind dropped below `l`) keeps it from
+    /// `u` up and clears it below; 0 (thresholds edited) sets it from `u` up, keeps it in `[l, u)`, clears it below.
+    /// The kernel compares the `int` count with the `u32` thresholds, i.e. as unsigned numbers; so do we.
+    static func updateOverload(_ d: inout DestinationState, mode: Int) {
+        let u = d.server.upperThreshold
+        guard u != 0 else {
+            d.overloaded = false
+            return
+        }
+        let l = d.lowerThresholdValue
+        let conns = UInt32(truncatingIfNeeded: d.totalConnections)
+        if conns >= (mode > 0 ? l : u) {
+            d.overloaded = true
+        } else if conns < (mode < 0 ? u : l) {
+            d.overloaded = false
+        }
     }
 
     // MARK: - Connection counters (ip_vs_conn.c ip_vs_bind_dest / ip_vs_unbind_dest, protocol state changes)
 
-    /// A connection (or, with `isTemplate`, a persistence template) was bound to `key`. New connections start
-    /// inactive (`IP_VS_CONN_F_INACTIVE` is in every destination's `conn_flags`); reaching the upper threshold
-    /// sets the overload flag.
+    /// A connection (or, with `isTemplate`, a persistence template) was bound to `key` (ip_vs_conn.c
+    /// `ip_vs_bind_dest`). New connections start inactive (`IP_VS_CONN_F_INACTIVE` is in every destination's
+    /// `conn_flags`). Only the bind whose `totalconns` becomes exactly the upper threshold looks at the overload
+    /// flag (`ip_vs_dest_update_overload(dest, 1)`), which sets it; binds above the threshold and templates leave
+    /// it alone.
     public mutating func connectionBound(to key: DestinationKey, isTemplate: Bool = false) {
         updateCounters(key) { d in
-            if isTemplate { d.persistentConnections += 1 } else { d.inactiveConnections += 1 }
-            if d.server.upperThreshold != 0 && d.totalConnections >= Int64(d.server.upperThreshold) {
-                d.overloaded = true
+            if isTemplate {
+                d.persistentConnections += 1
+                return
+            }
+            d.inactiveConnections += 1
+            if UInt32(truncatingIfNeeded: d.totalConnections) == d.server.upperThreshold {
+                Self.updateOverload(&d, mode: 1)
             }
         }
     }
 
-    /// A connection was unbound from `key` (it expired). `wasActive` says which counter it was in.
+    /// A connection was unbound from `key` (it expired; ip_vs_conn.c `ip_vs_unbind_dest`). `wasActive` says which
+    /// counter it was in. Only the unbind that takes `totalconns` from exactly `l_threshold_val` down by one looks
+    /// at the overload flag (`ip_vs_dest_update_overload(dest, -1)`), which clears it; other unbinds and
+    /// templates leave it alone.
     public mutating func connectionUnbound(from key: DestinationKey, wasActive: Bool, isTemplate: Bool = false) {
         updateCounters(key) { d in
             if isTemplate {
                 d.persistentConnections -= 1
-            } else if wasActive {
-                d.activeConnections -= 1
-            } else {
-                d.inactiveConnections -= 1
+                return
             }
-            let l = Int64(d.server.lowerThreshold)
-            let u = Int64(d.server.upperThreshold)
-            if l != 0 {
-                if d.totalConnections < l { d.overloaded = false }
-            } else if u != 0 {
-                if d.totalConnections * 4 < u * 3 { d.overloaded = false }
-            } else {
-                d.overloaded = false
-            }
+            let before = UInt32(truncatingIfNeeded: d.totalConnections)  // atomic_fetch_dec: the value before
+            if wasActive { d.activeConnections -= 1 } else { d.inactiveConnections -= 1 }
+            if before == d.lowerThresholdValue { Self.updateOverload(&d, mode: -1) }
         }
     }
 

@@ -75,6 +75,25 @@ struct ConnectionTableStressTests {
         v.service == serviceSum(k, token: v.destination) && v.flags == flagsSum(k, v)
     }
 
+    /// Where `k` is in the table and the statuses of the slots between its home slot and there, for a failure
+    /// message: an entry that is in the table but behind an empty slot (status 0) is cut off from its home slot,
+    /// which lookups and removals would report as a miss.
+    static func whereIs(_ k: ConnectionKey, in table: ConnectionTable) -> String {
+        let home = table.locate(k).slot
+        for d in 0..<table.capacity {
+            let b = ((home + d) & table.mask) << 3
+            let h = table.loadAcquire(b)
+            let status = h & ConnectionTable.Slot.statusMask
+            guard status == ConnectionTable.Slot.live || status == ConnectionTable.Slot.pending,
+                  table.keyAt(b, header: h) == k else { continue }
+            let path = (0..<d).map {
+                table.loadAcquire(((home + $0) & table.mask) << 3) & ConnectionTable.Slot.statusMask
+            }
+            return "in the table \(d) slots from its home \(home); statuses on the way \(path)"
+        }
+        return "not in the table (home slot \(home))"
+    }
+
     // MARK: Disjoint owners with shadow models, a concurrent sweeper
 
     /// What an owner believes about one of its keys.
@@ -133,7 +152,9 @@ struct ConnectionTableStressTests {
                 case 0...5:  // lookup own key
                     let got = table.lookup(k, now: Self.now)
                     if case .live(let v) = o.shadow[i] {
-                        if got != v { o.fail("lookup \(k): \(String(describing: got)), expected \(v)") }
+                        if got != v {
+                            o.fail("lookup \(k): \(String(describing: got)), expected \(v); \(Self.whereIs(k, in: table))")
+                        }
                     } else if got != nil {
                         o.fail("lookup \(k): \(got!), expected a miss (\(o.shadow[i]))")
                     }
@@ -176,7 +197,10 @@ struct ConnectionTableStressTests {
                     let got = table.remove(k)
                     switch o.shadow[i] {
                     case .absent: if got != nil { o.fail("remove \(k): \(got!) from nothing") }
-                    case .live(let v): if got != v { o.fail("remove \(k): \(String(describing: got)), expected \(v)") }
+                    case .live(let v):
+                        if got != v {
+                            o.fail("remove \(k): \(String(describing: got)), expected \(v); \(Self.whereIs(k, in: table))")
+                        }
                     case .expired(let v):
                         if let g = got {
                             if g != v { o.fail("remove \(k): \(g), expected \(v)") }
@@ -266,6 +290,60 @@ struct ConnectionTableStressTests {
         #expect(mismatches == 0, "expired values released other than exactly once")
         #expect(expired.values.map(\.count).reduce(0, +) > 1000, "the run expired many connections")
         #expect(table.fullInsertions == 0)
+    }
+
+    // MARK: An insert racing the removal of the entry before it
+
+    /// Two keys with the same home slot: one thread inserts and removes `a` again and again; the other inserts `k`
+    /// (which lands in the slot after `a`'s, or in `a`'s home slot when `a` is absent), checks that `k` can be
+    /// found, and removes it. An insert whose probe passed `a` while `a` was there, and then found the next slot
+    /// empty after `a` was removed and its slot emptied (`clearTombstone`), would put `k` behind an empty slot:
+    /// `k` could then be neither found nor removed, and a second insert of it would put it in the table twice.
+    @Test func insertRacingTheRemovalOfTheEntryBeforeIt() throws {
+        let table = try ConnectionTable(capacity: 64, probeLimit: 64, hashSeed: 0x5EED)
+        let keys = (0..<4_096).map { Self.key(owner: 5, $0) }
+        var byHome: [Int: ConnectionKey] = [:]
+        var pair: (ConnectionKey, ConnectionKey)? = nil
+        for k in keys {
+            let home = table.locate(k).slot
+            if let a = byHome[home] { pair = (a, k); break }
+            byHome[home] = k
+        }
+        let (a, k) = try #require(pair)
+        let rounds = max(1_000, Self.operationsPerThread / 4)  // before the fix it failed within 16 k–190 k
+        final class Log: @unchecked Sendable {
+            let done = Atomic<Bool>(false)
+            var failures: [String] = []
+            var behind = 0
+        }
+        let log = Log()
+        let remover: @Sendable () -> Void = {
+            var token: UInt32 = 0
+            while !log.done.load(ordering: .acquiring) {
+                token &+= 1
+                _ = table.insert(a, Self.value(a, token: token, count: 0, expiry: Self.future), now: Self.now)
+                _ = table.remove(a)
+            }
+        }
+        let inserter: @Sendable () -> Void = {
+            defer { log.done.store(true, ordering: .releasing) }
+            for token in 1...UInt32(rounds) {
+                let v = Self.value(k, token: token, count: 0, expiry: Self.future)
+                let got = table.insert(k, v, now: Self.now)
+                guard got == .inserted else { log.failures.append("insert \(token): \(got)"); return }
+                if table.lookup(k, now: Self.now) != v {
+                    log.behind += 1
+                    let place = Self.whereIs(k, in: table)
+                    let again = table.insert(k, Self.value(k, token: 0, count: 0, expiry: Self.future), now: Self.now)
+                    log.failures.append("lookup after insert \(token) missed: \(place); inserted again: \(again)")
+                    return
+                }
+                guard table.remove(k) == v else { log.failures.append("remove \(token) missed"); return }
+            }
+        }
+        runThreads([remover, inserter])
+        #expect(log.failures.isEmpty, "\(log.failures)")
+        #expect(table.count() == 0)
     }
 
     // MARK: Contended keys

@@ -77,7 +77,9 @@ public enum ConnectionTableError: Error, Hashable, Sendable, CustomStringConvert
 ///   checks the probe window for a concurrent insert of the same key, and then makes it *live* with one store (the
 ///   linearisation point). Of two concurrent inserts of one key, exactly one wins and the other returns `.exists`
 ///   (after Purcell and Harris, "Non-blocking hashtables with open addressing", 2005: the pending insert nearer to
-///   the key's home slot wins). One locked instruction per insert.
+///   the key's home slot wins). One locked instruction per insert. Just after the claim, the insert checks, walking
+///   back to the home slot, that none of the slots its probe passed has been emptied meanwhile (by a removal and
+///   `clearTombstone`); if one has, it withdraws and starts again, since its entry would be cut off from its home.
 /// - An **update** and a **removal** are one double-word compare-and-swap (`cmpxchg16b`) of the header and the
 ///   value word: an update changes the value word under an unchanged header; a removal turns the header into a
 ///   tombstone. Each therefore acts exactly once on exactly the value it returns, and neither can hit a later
@@ -359,6 +361,23 @@ public final class ConnectionTable: @unchecked Sendable {
             let cb = candidate &<< 3
             let generation = (candidateHeader & Slot.generationMask) &+ Slot.generationUnit
             guard compareExchange(cb, candidateHeader, generation | identity | Slot.claimed) else { continue attempt }
+            // 2b. Check that no slot between the home slot and ours is empty now. Step 1 saw them all occupied, but
+            // one it had passed may have been removed and emptied since (clearTombstone empties a tombstone whose
+            // next slot is empty): our entry would then sit behind an empty slot, out of reach of lookups, removals
+            // and of step 3 and later inserts of the same key (which would insert it a second time). Walking back
+            // from our slot makes one pass enough: a slot is emptied only while the slot after it is empty (held),
+            // so the slot before ours, seen occupied, stays occupied while we hold ours; then so does the one
+            // before it, and so on. Usually no slot or one, already in cache; nothing is written unless we withdraw.
+            var back = candidate
+            while back != home {
+                back = (back &- 1) & mask
+                let status = loadSequentiallyConsistent(back &<< 3) & Slot.statusMask
+                if status == Slot.empty || status == Slot.held {
+                    storeRelease(cb, tombstone(generation))  // withdraw, and look again from the home slot
+                    clearTombstone(at: candidate)
+                    continue attempt
+                }
+            }
             storeRelaxed(cb + 1, value.word)
             storeRelaxed(cb + 2, value.ids)
             storeRelaxed(cb + 3, key.ports)

@@ -153,7 +153,8 @@ struct ConnectionTableStressTests {
                     let got = table.lookup(k, now: Self.now)
                     if case .live(let v) = o.shadow[i] {
                         if got != v {
-                            o.fail("lookup \(k): \(String(describing: got)), expected \(v); \(Self.whereIs(k, in: table))")
+                            let place = Self.whereIs(k, in: table)
+                            o.fail("lookup \(k): \(String(describing: got)), expected \(v); \(place)")
                         }
                     } else if got != nil {
                         o.fail("lookup \(k): \(got!), expected a miss (\(o.shadow[i]))")
@@ -199,7 +200,8 @@ struct ConnectionTableStressTests {
                     case .absent: if got != nil { o.fail("remove \(k): \(got!) from nothing") }
                     case .live(let v):
                         if got != v {
-                            o.fail("remove \(k): \(String(describing: got)), expected \(v); \(Self.whereIs(k, in: table))")
+                            let place = Self.whereIs(k, in: table)
+                            o.fail("remove \(k): \(String(describing: got)), expected \(v); \(place)")
                         }
                     case .expired(let v):
                         if let g = got {

@@ -123,11 +123,20 @@ struct SchedulerAgreementTests {
         }
         try UDPSender.send(flows, inNamespace: clients.path)
 
-        // What the kernel chose.
-        let table = try IPVSConnectionList.read(networkNamespace: director.path)
+        // What the kernel chose. /proc/net/ip_vs_conn is not a snapshot: the kernel serves it 4 KiB at a time and
+        // resumes each read by counting the connections of every namespace from the start of its hash table
+        // (ip_vs_conn.c ip_vs_conn_array), so connections that other tests add meanwhile shift the count and a read
+        // can skip entries; and a datagram sent over veth may still wait in the backlog when the sender returns. A
+        // connection's real server never changes and these UDP connections live 300 s: read again, merging, until
+        // every flow is seen or 10 s pass without a new one.
         var chosen: [String: String] = [:]
-        for c in table where c.clientPort != 0 {
-            chosen["\(c.client):\(c.clientPort)"] = c.destination.description
+        var lastProgress = ContinuousClock.now
+        while chosen.count < flows.count && ContinuousClock.now - lastProgress < .seconds(10) {
+            let before = chosen.count
+            for c in try IPVSConnectionList.read(networkNamespace: director.path) where c.clientPort != 0 {
+                chosen["\(c.client):\(c.clientPort)"] = c.destination.description
+            }
+            if chosen.count > before { lastProgress = ContinuousClock.now } else { usleep(100_000) }
         }
 
         // What IPVSCore predicts, replaying the same connections in the same order.

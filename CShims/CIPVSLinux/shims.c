@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <sched.h>
 #include <linux/capability.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "CIPVSLinux.h"
@@ -32,4 +34,19 @@ int CIPVSLinux_set_effective_capability(int capability, int enabled) {
     else
         data[capability / 32].effective &= ~bit;
     return (int)syscall(SYS_capset, &header, data);
+}
+
+int CIPVSLinux_receive_two(int fd, void *const buffers[2], unsigned size, int flags, unsigned lengths[2]) {
+    struct iovec vectors[2];
+    struct mmsghdr headers[2];
+    memset(headers, 0, sizeof(headers));
+    for (int i = 0; i < 2; i++) {
+        vectors[i].iov_base = buffers[i];
+        vectors[i].iov_len = size;
+        headers[i].msg_hdr.msg_iov = &vectors[i];
+        headers[i].msg_hdr.msg_iovlen = 1;
+    }
+    int received = recvmmsg(fd, headers, 2, flags | MSG_WAITFORONE, NULL);
+    for (int i = 0; i < received; i++) lengths[i] = headers[i].msg_len;
+    return received;
 }

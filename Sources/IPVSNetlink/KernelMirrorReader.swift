@@ -18,7 +18,9 @@ struct DestinationDumpSocket: ~Copyable {
     var sequence: UInt32 = 0
     var readRequestsSent = 0
     /// One dump step: NLMSG_GOODSIZE is a page less the skb overhead, so a step never exceeds a page.
-    var buffer = [UInt8](repeating: 0, count: 4096)
+    static let stepSize = 4096
+    /// Two steps' room, for one recvmmsg of a data step and the DONE after it.
+    let buffer: UnsafeMutableRawPointer
     var out = [UInt8](repeating: 0, count: 512)
 
     init(networkNamespace: String?, familyID: UInt16, timeout: Duration) throws(IPVSError) {
@@ -49,9 +51,13 @@ struct DestinationDumpSocket: ~Copyable {
         self.descriptor = descriptor
         self.familyID = familyID
         self.portID = address.nl_pid
+        buffer = .allocate(byteCount: 2 * Self.stepSize, alignment: 16)
     }
 
-    deinit { close(descriptor) }
+    deinit {
+        close(descriptor)
+        buffer.deallocate()
+    }
 
     /// IPVS_CMD_GET_DEST dump of one service, as ``IPVSHandle/destinations(of:)`` but in 4 KiB steps.
     mutating func destinations(of service: VirtualService) throws(IPVSError) -> [IPVSDestinationEntry] {
@@ -69,45 +75,70 @@ struct DestinationDumpSocket: ~Copyable {
             out.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, length, 0) }
         }
         var entries: [IPVSDestinationEntry] = []
+        entries.reserveCapacity(16)
         while true {
-            // MSG_TRUNC: the real length, so a step larger than the buffer is an error rather than lost data.
-            let count = try IPVSHandle.retryingEINTR(operation, "recv") {
-                buffer.withUnsafeMutableBytes { Glibc.recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_TRUNC)) }
+            // One recvmmsg for two steps: the kernel makes the dump's next step (for a small service, the DONE)
+            // inside the recvmsg that took the previous one (af_netlink.c `netlink_recvmsg` → `netlink_dump`), so
+            // it is queued by then and MSG_WAITFORONE takes it without blocking. MSG_TRUNC: the real length, so a
+            // step larger than its slot is an error rather than lost data.
+            var lengths: (UInt32, UInt32) = (0, 0)
+            let received = try IPVSHandle.retryingEINTR(operation, "recvmmsg") {
+                let slots: (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) = (buffer, buffer + Self.stepSize)
+                return withUnsafePointer(to: slots) { slots in
+                    withUnsafeMutablePointer(to: &lengths) { lengths in
+                        Int(
+                            CIPVSLinux_receive_two(
+                                descriptor, UnsafeRawPointer(slots).assumingMemoryBound(to: UnsafeMutableRawPointer?.self),
+                                UInt32(Self.stepSize), Int32(MSG_TRUNC),
+                                UnsafeMutableRawPointer(lengths).assumingMemoryBound(to: UInt32.self)))
+                    }
+                }
             }
-            guard count <= buffer.count else { throw IPVSError(operation, .malformedReply(.truncated)) }
-            var offset = 0
-            while count - offset >= 16 {
-                let (length, type, seq, port) = buffer.withUnsafeBytes {
-                    (
-                        Int($0.loadUnaligned(fromByteOffset: offset, as: UInt32.self)),
-                        $0.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self),
-                        $0.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self),
-                        $0.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self)
-                    )
-                }
-                guard length >= 16, offset + length <= count else {
-                    throw IPVSError(operation, .malformedReply(.truncated))
-                }
-                defer { offset += (length + 3) & ~3 }
-                guard seq == expected, port == portID else { continue }
-                switch Int32(type) {
-                case NLMSG_DONE:
+            for slot in 0..<received {
+                let count = Int(slot == 0 ? lengths.0 : lengths.1)
+                let base = slot * Self.stepSize
+                guard count <= Self.stepSize else { throw IPVSError(operation, .malformedReply(.truncated)) }
+                let step = UnsafeRawBufferPointer(start: buffer + base, count: count)
+                if try Self.scan(step, expected: expected, portID: portID, operation, into: &entries) {
                     return entries
-                case NLMSG_ERROR:
-                    let code =
-                        length >= 20
-                        ? buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 16, as: Int32.self) }
-                        : -EPROTO
-                    if code != 0 { throw IPVSError(operation, .kernel(errno: -code)) }
-                    return entries
-                case NLMSG_NOOP:
-                    continue
-                default:
-                    do {
-                        entries.append(try IPVSReplyDecoder.destination(Array(buffer[offset..<offset + length])))
-                    } catch { throw IPVSError(operation, .malformedReply(error)) }
                 }
             }
         }
+    }
+
+    /// Decodes one receive's messages into `entries`; non-nil when the dump ended (DONE or an acknowledgement).
+    private static func scan(
+        _ b: UnsafeRawBufferPointer, expected: UInt32, portID: UInt32, _ operation: IPVSError.Operation,
+        into entries: inout [IPVSDestinationEntry]
+    ) throws(IPVSError) -> Bool {
+        var offset = 0
+        while b.count - offset >= 16 {
+            let length = Int(b.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+            let type = b.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self)
+            let seq = b.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)
+            let port = b.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self)
+            guard length >= 16, offset + length <= b.count else {
+                throw IPVSError(operation, .malformedReply(.truncated))
+            }
+            defer { offset += (length + 3) & ~3 }
+            guard seq == expected, port == portID else { continue }
+            switch Int32(type) {
+            case NLMSG_DONE:
+                return true
+            case NLMSG_ERROR:
+                let code = length >= 20 ? b.loadUnaligned(fromByteOffset: offset + 16, as: Int32.self) : -EPROTO
+                if code != 0 { throw IPVSError(operation, .kernel(errno: -code)) }
+                return true
+            case NLMSG_NOOP:
+                continue
+            default:
+                do {
+                    entries.append(
+                        try IPVSReplyDecoder.destination(
+                            in: UnsafeRawBufferPointer(rebasing: b[offset..<offset + length])))
+                } catch { throw IPVSError(operation, .malformedReply(error)) }
+            }
+        }
+        return false
     }
 }

@@ -1,0 +1,97 @@
+import CIPVSNetlink
+import Glibc
+import IPVSCore
+import IPVSNetlink
+import Testing
+
+/// `IPVSReplyDecoder.destination(in:)` (the dump path's decoder, no libnl) against `destination(_:)` (libnl's
+/// parse under the policies) on every destination reply the kernel gave in Fixtures/ipvsadm-kernel.txt, and on
+/// variants of them: the two must agree on every field.
+@Suite struct InPlaceDestinationDecoderTests {
+    static let replies: [[UInt8]] = GoldenVectors.shared.blocks.flatMap(\.dataReplies).filter {
+        $0.count > 16 && Int($0[16]) == Int(IPVS_CMD_NEW_DEST)
+    }
+
+    static func inPlace(_ message: [UInt8]) throws(IPVSCodecError) -> IPVSDestinationEntry {
+        let result: Result<IPVSDestinationEntry, IPVSCodecError> = message.withUnsafeBytes { bytes in
+            do throws(IPVSCodecError) { return .success(try IPVSReplyDecoder.destination(in: bytes)) } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    @Test func everyCapturedDestinationReplyDecodesAsWithLibnl() throws {
+        #expect(Self.replies.count >= 3)
+        var families: Set<AddressFamily> = []
+        for reply in Self.replies {
+            let expected = try IPVSReplyDecoder.destination(reply)
+            #expect(try Self.inPlace(reply) == expected)
+            families.insert(expected.server.address.family)
+        }
+        #expect(families == [.inet, .inet6])
+    }
+
+    /// In a receive buffer a message is followed by others: only its nlmsg_len bytes are its own.
+    @Test func aMessageFollowedByOthersDecodesTheSame() throws {
+        let reply = try #require(Self.replies.first)
+        let buffer = reply + [UInt8](repeating: 0, count: (4 - reply.count % 4) % 4) + Self.replies.last!
+        #expect(try Self.inPlace(buffer) == IPVSReplyDecoder.destination(reply))
+    }
+
+    /// Kernels before 3.19 (no STATS64) and before 4.20 (no IPVS_DEST_ATTR_ADDR_FAMILY): the 32-bit statistics,
+    /// and the family from the address length, as libnl's path reads them.
+    @Test func olderKernelsRepliesDecodeAsWithLibnl() throws {
+        for reply in Self.replies {
+            var top = Attribute.top(reply)
+            let index = try #require(top.firstIndex { $0.type == Int(IPVS_CMD_ATTR_DEST) })
+            top[index].children.removeAll {
+                $0.type == Int(IPVS_DEST_ATTR_STATS64) || $0.type == Int(IPVS_DEST_ATTR_ADDR_FAMILY)
+            }
+            let stats = try #require(top[index].children.firstIndex { $0.type == Int(IPVS_DEST_ATTR_STATS) })
+            for i in top[index].children[stats].children.indices {
+                let child = top[index].children[stats].children[i]
+                let value = UInt64(child.type * 1000 + 7)
+                top[index].children[stats].children[i].payload = (0..<child.payload.count).map {
+                    UInt8((value >> (8 * $0)) & 0xff)
+                }
+            }
+            let older = Attribute.message(header: Array(reply[0..<20]), top)
+            let expected = try IPVSReplyDecoder.destination(older)
+            #expect(!expected.statistics.is64Bit && expected.statistics.connections == 1007)
+            #expect(try Self.inPlace(older) == expected)
+        }
+    }
+
+    @Test func anAttributeShorterThanItsTypeIsRefusedLikeLibnl() throws {
+        let reply = try #require(Self.replies.first)
+        var top = Attribute.top(reply)
+        let index = try #require(top.firstIndex { $0.type == Int(IPVS_CMD_ATTR_DEST) })
+        let weight = try #require(top[index].children.firstIndex { $0.type == Int(IPVS_DEST_ATTR_WEIGHT) })
+        top[index].children[weight].payload = [1, 0]
+        let broken = Attribute.message(header: Array(reply[0..<20]), top)
+        #expect(throws: IPVSCodecError.invalidAttributes(family: "destination", libnlError: -8)) {
+            try Self.inPlace(broken)
+        }
+        #expect(throws: IPVSCodecError.invalidAttributes(family: "destination", libnlError: -8)) {
+            try IPVSReplyDecoder.destination(broken)
+        }
+    }
+
+    @Test func aMissingRequiredAttributeIsNamed() throws {
+        let reply = try #require(Self.replies.first)
+        var top = Attribute.top(reply)
+        let index = try #require(top.firstIndex { $0.type == Int(IPVS_CMD_ATTR_DEST) })
+        top[index].children.removeAll { $0.type == Int(IPVS_DEST_ATTR_PORT) }
+        let broken = Attribute.message(header: Array(reply[0..<20]), top)
+        #expect(throws: IPVSCodecError.missingAttribute("IPVS_DEST_ATTR_PORT")) { try Self.inPlace(broken) }
+        #expect(throws: IPVSCodecError.missingAttribute("IPVS_DEST_ATTR_PORT")) {
+            try IPVSReplyDecoder.destination(broken)
+        }
+    }
+
+    @Test func aMessageLongerThanItsBufferIsTruncated() throws {
+        let reply = try #require(Self.replies.first)
+        #expect(throws: IPVSCodecError.truncated) { try Self.inPlace(Array(reply.dropLast(4))) }
+    }
+}

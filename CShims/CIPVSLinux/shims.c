@@ -36,7 +36,8 @@ int CIPVSLinux_set_effective_capability(int capability, int enabled) {
     return (int)syscall(SYS_capset, &header, data);
 }
 
-int CIPVSLinux_receive_two(int fd, void *const buffers[2], unsigned size, int flags, unsigned lengths[2]) {
+int CIPVSLinux_receive_two(int fd, void *first, void *second, unsigned size, int flags, unsigned lengths[2]) {
+    void *buffers[2] = {first, second};
     struct iovec vectors[2];
     struct mmsghdr headers[2];
     memset(headers, 0, sizeof(headers));

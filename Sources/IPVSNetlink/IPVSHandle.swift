@@ -98,7 +98,9 @@ public struct IPVSHandle: ~Copyable {
 
     /// IPVS_CMD_GET_SERVICE dump: every service of the namespace, in the kernel's hash table order.
     public mutating func services() throws(IPVSError) -> [IPVSServiceEntry] {
-        try decodeAll(.dumpServices, .listServices) { (m) throws(IPVSCodecError) in try IPVSReplyDecoder.service(m) }
+        try dumpInPlace(.dumpServices, .listServices) { (m) throws(IPVSCodecError) in
+            try IPVSReplyDecoder.service(in: m)
+        }
     }
 
     /// IPVS_CMD_NEW_DEST (`ipvsadm -a`).

@@ -108,19 +108,7 @@ extension IPVSReplyDecoder {
             throw .unsupportedValue(attribute: "IPVS_DEST_ATTR_TUN_TYPE", value: "\(tunnelNumber)")
         }
         guard let address else { throw .missingAttribute("IPVS_DEST_ATTR_ADDR") }
-        let ip: IPAddress
-        switch family {
-        case .inet:
-            ip = .v4(IPv4Address(UInt32(bigEndian: m.loadUnaligned(fromByteOffset: address.lowerBound, as: UInt32.self))))
-        case .inet6:
-            guard address.count >= 16 else {
-                throw .unsupportedValue(attribute: "IPVS_DEST_ATTR_ADDR", value: "\(address.count) bytes")
-            }
-            ip = .v6(
-                IPv6Address(
-                    high: UInt64(bigEndian: m.loadUnaligned(fromByteOffset: address.lowerBound, as: UInt64.self)),
-                    low: UInt64(bigEndian: m.loadUnaligned(fromByteOffset: address.lowerBound + 8, as: UInt64.self))))
-        }
+        let ip = try Self.address(m, address, family, "IPVS_DEST_ATTR_ADDR")
         guard let port else { throw .missingAttribute("IPVS_DEST_ATTR_PORT") }
         guard let weight else { throw .missingAttribute("IPVS_DEST_ATTR_WEIGHT") }
         guard let upper else { throw .missingAttribute("IPVS_DEST_ATTR_U_THRESH") }
@@ -134,9 +122,25 @@ extension IPVSReplyDecoder {
             persistentConnections: persistent, statistics: statistics)
     }
 
+    /// An address attribute's payload (4 to 16 bytes, checked by the scan) as `family`.
+    static func address(
+        _ m: UnsafeRawBufferPointer, _ p: Range<Int>, _ family: AddressFamily, _ name: String
+    ) throws(IPVSCodecError) -> IPAddress {
+        switch family {
+        case .inet:
+            return .v4(IPv4Address(UInt32(bigEndian: m.loadUnaligned(fromByteOffset: p.lowerBound, as: UInt32.self))))
+        case .inet6:
+            guard p.count >= 16 else { throw .unsupportedValue(attribute: name, value: "\(p.count) bytes") }
+            return .v6(
+                IPv6Address(
+                    high: UInt64(bigEndian: m.loadUnaligned(fromByteOffset: p.lowerBound, as: UInt64.self)),
+                    low: UInt64(bigEndian: m.loadUnaligned(fromByteOffset: p.lowerBound + 8, as: UInt64.self))))
+        }
+    }
+
     /// The nested IPVS_STATS_ATTR_* (see `statistics(_:_:_:)`): every field u64 in STATS64; in STATS only the byte
     /// counts are u64.
-    private static func statistics(
+    static func statistics(
         _ m: UnsafeRawBufferPointer, _ nest: Range<Int>?, is64Bit: Bool
     ) throws(IPVSCodecError) -> IPVSStatistics {
         guard let nest else { return IPVSStatistics() }

@@ -81,21 +81,18 @@ struct DestinationDumpSocket: ~Copyable {
             // inside the recvmsg that took the previous one (af_netlink.c `netlink_recvmsg` → `netlink_dump`), so
             // it is queued by then and MSG_WAITFORONE takes it without blocking. MSG_TRUNC: the real length, so a
             // step larger than its slot is an error rather than lost data.
-            var lengths: (UInt32, UInt32) = (0, 0)
+            var lengths: [2 of UInt32] = [0, 0]
             let received = try IPVSHandle.retryingEINTR(operation, "recvmmsg") {
-                let slots: (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) = (buffer, buffer + Self.stepSize)
-                return withUnsafePointer(to: slots) { slots in
-                    withUnsafeMutablePointer(to: &lengths) { lengths in
+                withUnsafeMutablePointer(to: &lengths) {
+                    $0.withMemoryRebound(to: UInt32.self, capacity: 2) {
                         Int(
                             CIPVSLinux_receive_two(
-                                descriptor, UnsafeRawPointer(slots).assumingMemoryBound(to: UnsafeMutableRawPointer?.self),
-                                UInt32(Self.stepSize), Int32(MSG_TRUNC),
-                                UnsafeMutableRawPointer(lengths).assumingMemoryBound(to: UInt32.self)))
+                                descriptor, buffer, buffer + Self.stepSize, UInt32(Self.stepSize), Int32(MSG_TRUNC), $0))
                     }
                 }
             }
             for slot in 0..<received {
-                let count = Int(slot == 0 ? lengths.0 : lengths.1)
+                let count = Int(lengths[slot])
                 let base = slot * Self.stepSize
                 guard count <= Self.stepSize else { throw IPVSError(operation, .malformedReply(.truncated)) }
                 let step = UnsafeRawBufferPointer(start: buffer + base, count: count)
@@ -106,7 +103,7 @@ struct DestinationDumpSocket: ~Copyable {
         }
     }
 
-    /// Decodes one receive's messages into `entries`; non-nil when the dump ended (DONE or an acknowledgement).
+    /// Decodes one receive's messages into `entries`; true when the dump ended (DONE or an acknowledgement).
     private static func scan(
         _ b: UnsafeRawBufferPointer, expected: UInt32, portID: UInt32, _ operation: IPVSError.Operation,
         into entries: inout [IPVSDestinationEntry]

@@ -95,3 +95,50 @@ import Testing
         #expect(throws: IPVSCodecError.truncated) { try Self.inPlace(Array(reply.dropLast(4))) }
     }
 }
+
+/// `IPVSReplyDecoder.service(in:)` (the service dump's decoder, no libnl) against `service(_:)` on every service
+/// reply the kernel gave in Fixtures/ipvsadm-kernel.txt (IPv4, IPv6, fwmark, a persistence engine).
+@Suite struct InPlaceServiceDecoderTests {
+    static let replies: [[UInt8]] = GoldenVectors.shared.blocks.flatMap(\.dataReplies).filter {
+        $0.count > 16 && Int($0[16]) == Int(IPVS_CMD_NEW_SERVICE)
+    }
+
+    static func inPlace(_ message: [UInt8]) throws(IPVSCodecError) -> IPVSServiceEntry {
+        let result: Result<IPVSServiceEntry, IPVSCodecError> = message.withUnsafeBytes { bytes in
+            do throws(IPVSCodecError) { return .success(try IPVSReplyDecoder.service(in: bytes)) } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    @Test func everyCapturedServiceReplyDecodesAsWithLibnl() throws {
+        #expect(Self.replies.count >= 4)
+        var kinds: Set<String> = []
+        for reply in Self.replies {
+            let expected = try IPVSReplyDecoder.service(reply)
+            #expect(try Self.inPlace(reply) == expected)
+            switch expected.service.key {
+            case .firewallMark: kinds.insert("fwmark")
+            case .address(_, let address, _): kinds.insert(address.family == .inet ? "inet" : "inet6")
+            }
+            if expected.service.persistenceEngine != nil { kinds.insert("engine") }
+        }
+        #expect(kinds == ["fwmark", "inet", "inet6", "engine"])
+    }
+
+    @Test func aSchedulerNameWithoutItsNulIsRefusedLikeLibnl() throws {
+        let reply = try #require(Self.replies.first)
+        var top = Attribute.top(reply)
+        let index = try #require(top.firstIndex { $0.type == Int(IPVS_CMD_ATTR_SERVICE) })
+        let name = try #require(top[index].children.firstIndex { $0.type == Int(IPVS_SVC_ATTR_SCHED_NAME) })
+        top[index].children[name].payload = Array("rr".utf8)
+        let broken = Attribute.message(header: Array(reply[0..<20]), top)
+        #expect(throws: IPVSCodecError.invalidAttributes(family: "service", libnlError: -7)) {
+            try Self.inPlace(broken)
+        }
+        #expect(throws: IPVSCodecError.invalidAttributes(family: "service", libnlError: -7)) {
+            try IPVSReplyDecoder.service(broken)
+        }
+    }
+}

@@ -22,8 +22,8 @@ int CIPVSLinux_set_effective_capability(int capability, int enabled);
 
 /// Receives up to two datagrams in one system call: recvmmsg(2) with MSG_WAITFORONE (blocks for the first only;
 /// the second is taken if already queued). recvmmsg and struct mmsghdr are GNU extensions. Datagram i goes to
-/// `buffers[i]` (`size` bytes each) and its length to `lengths[i]` (with MSG_TRUNC in `flags`, the real length).
-/// Returns how many were received, or -1 with errno set.
-int CIPVSLinux_receive_two(int fd, void *const buffers[2], unsigned size, int flags, unsigned lengths[2]);
+/// `first` or `second` (`size` bytes each) and its length to `lengths[i]` (with MSG_TRUNC in `flags`, the real
+/// length). Returns how many were received, or -1 with errno set.
+int CIPVSLinux_receive_two(int fd, void *first, void *second, unsigned size, int flags, unsigned lengths[2]);
 
 #endif

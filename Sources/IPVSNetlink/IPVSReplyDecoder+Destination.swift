@@ -16,23 +16,31 @@ extension IPVSReplyDecoder {
     ///
     /// `message` is one netlink message, header included (`nlmsg_len` may be shorter than the buffer).
     public static func destination(in message: UnsafeRawBufferPointer) throws(IPVSCodecError) -> IPVSDestinationEntry {
+        let nested = try commandNest(in: message, Int(IPVS_CMD_ATTR_DEST), named: "IPVS_CMD_ATTR_DEST")
+        return try destinationNest(message, nested)
+    }
+
+    /// The command level of an in-place reply (command policy), for ``destination(in:)`` and ``service(in:)``:
+    /// checks the netlink and generic netlink headers fit, and returns the payload of the one nested attribute
+    /// that is read (`attribute`); the timeouts, the only other command attributes, must be NLA_U32-sized.
+    static func commandNest(
+        in message: UnsafeRawBufferPointer, _ attribute: Int, named name: String
+    ) throws(IPVSCodecError) -> Range<Int> {
         guard message.count >= NetlinkFrame.headerSize + 4 else { throw .truncated }
         let length = Int(message.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
         guard length >= NetlinkFrame.headerSize + 4, length <= message.count else { throw .truncated }
-
-        // The command level (command policy): only IPVS_CMD_ATTR_DEST is read; the timeouts are NLA_U32.
         var nested: Range<Int>?
         var scan = AttributeScan(start: NetlinkFrame.headerSize + 4, end: length)
         while let (type, payload) = scan.next(message) {
             switch type {
-            case Int(IPVS_CMD_ATTR_DEST): nested = payload
+            case attribute: nested = payload
             case Int(IPVS_CMD_ATTR_TIMEOUT_TCP), Int(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN), Int(IPVS_CMD_ATTR_TIMEOUT_UDP):
                 if payload.count < 4 { throw .invalidAttributes(family: "command", libnlError: -NLE_RANGE) }
             default: break
             }
         }
-        guard let nested else { throw .missingAttribute("IPVS_CMD_ATTR_DEST") }
-        return try destinationNest(message, nested)
+        guard let nested else { throw .missingAttribute(name) }
+        return nested
     }
 
     private static func destinationNest(

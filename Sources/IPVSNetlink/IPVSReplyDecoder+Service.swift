@@ -11,20 +11,7 @@ extension IPVSReplyDecoder {
     /// with CIPVSNetlink's service policy (strings NUL-terminated within their maximum, the flags at least a
     /// `struct ip_vs_flags`). `message` is one netlink message, header included.
     public static func service(in message: UnsafeRawBufferPointer) throws(IPVSCodecError) -> IPVSServiceEntry {
-        guard message.count >= NetlinkFrame.headerSize + 4 else { throw .truncated }
-        let length = Int(message.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
-        guard length >= NetlinkFrame.headerSize + 4, length <= message.count else { throw .truncated }
-        var nested: Range<Int>?
-        var scan = AttributeScan(start: NetlinkFrame.headerSize + 4, end: length)
-        while let (type, payload) = scan.next(message) {
-            switch type {
-            case Int(IPVS_CMD_ATTR_SERVICE): nested = payload
-            case Int(IPVS_CMD_ATTR_TIMEOUT_TCP), Int(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN), Int(IPVS_CMD_ATTR_TIMEOUT_UDP):
-                if payload.count < 4 { throw .invalidAttributes(family: "command", libnlError: -NLE_RANGE) }
-            default: break
-            }
-        }
-        guard let nested else { throw .missingAttribute("IPVS_CMD_ATTR_SERVICE") }
+        let nested = try commandNest(in: message, Int(IPVS_CMD_ATTR_SERVICE), named: "IPVS_CMD_ATTR_SERVICE")
         return try serviceNest(message, nested)
     }
 

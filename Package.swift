@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "IPVSCore", targets: ["IPVSCore"]),
         .library(name: "IPVSNetlink", targets: ["IPVSNetlink"]),
+        .library(name: "IPVSTap", targets: ["IPVSTap"]),
         .executable(name: "ipvsctl", targets: ["ipvsctl"]),
     ],
     targets: [
@@ -56,6 +57,27 @@ let package = Package(
             dependencies: ["IPVSNetlink", "IPVSCore", "CIPVSNetlink"],
             path: "Tests/IPVSNetlinkTests",
             exclude: ["Fixtures"],
+            swiftSettings: strictSettings
+        ),
+        // libpcap: live capture, pcap files, BPF filters.
+        .systemLibrary(
+            name: "CPcap",
+            path: "CShims/CPcap",
+            pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"])]
+        ),
+        // The pcap tap: packet decoding, flow tracking and the verifier that checks the kernel's choices against
+        // IPVSCore's predictions.
+        .target(
+            name: "IPVSTap",
+            dependencies: ["IPVSCore", "CPcap"],
+            path: "Sources/IPVSTap",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "IPVSTapTests",
+            dependencies: ["IPVSTap", "IPVSCore"],
+            path: "Tests/IPVSTapTests",
             swiftSettings: strictSettings
         ),
         // ipvsctl's testable parts: ipvsadm's command line, option matrix, listings and sort order.

@@ -13,15 +13,14 @@ import IPVSCore
 /// killed halfway included: nothing is remembered between passes, everything is read back. Draining destinations
 /// are recognised in the kernel by weight 0 and not being desired.
 ///
-/// Three sockets: one ``IPVSHandle`` for the service dump and the batches, and two ``DestinationDumpSocket``s
-/// between which the destination dumps are split, one on this thread and one on a second (one socket runs one dump
-/// at a time, and the kernel answers one thread's dump step while the other decodes).
+/// Three sockets: one ``IPVSHandle`` for the service dump and the batches, and the two of an
+/// ``IPVSDestinationReader``, between which the destination dumps are split, one on this thread and one on a second
+/// (one socket runs one dump at a time, and the kernel answers one thread's dump step while the other decodes).
 /// Not thread-safe: one pass at a time.
 public final class KernelMirror {
     public let scope: MirrorScope
     var writer: IPVSHandle
-    var firstDumper: DestinationDumpSocket
-    var secondDumper: DestinationDumpSocket
+    let reader: IPVSDestinationReader
 
     /// Opens the two sockets in the caller's namespace or in the one at `networkNamespace` (a path).
     public init(scope: MirrorScope, networkNamespace: String? = nil, timeout: Duration = .seconds(10)) throws(IPVSError)
@@ -30,17 +29,14 @@ public final class KernelMirror {
         let writer = try IPVSHandle(networkNamespace: networkNamespace, timeout: timeout)
         let family = writer.familyID
         self.writer = writer
-        self.firstDumper = try DestinationDumpSocket(
-            networkNamespace: networkNamespace, familyID: family, timeout: timeout)
-        self.secondDumper = try DestinationDumpSocket(
-            networkNamespace: networkNamespace, familyID: family, timeout: timeout)
+        self.reader = try IPVSDestinationReader(networkNamespace: networkNamespace, familyID: family, timeout: timeout)
     }
 
     /// Mutating netlink messages sent by this mirror so far.
     public var mutatingMessagesSent: Int { writer.mutatingMessagesSent }
     /// Read requests (dumps) sent by this mirror so far.
     public var readRequestsSent: Int {
-        writer.readRequestsSent + firstDumper.readRequestsSent + secondDumper.readRequestsSent
+        writer.readRequestsSent + reader.readRequestsSent
     }
 
     /// The owned part of the kernel's table: every service in scope with its destinations.
@@ -48,7 +44,16 @@ public final class KernelMirror {
         let scope = self.scope
         // Two agreeing dumps: a change in any namespace during a dump can repeat or skip services.
         let services = try writer.servicesConsistently().lazy.map(\.service).filter { scope.contains($0.key) }
-        return try Self.readDestinations(of: Array(services), &firstDumper, &secondDumper)
+        let owned = Array(services)
+        let (dumped, error) = reader.destinations(of: owned, skippingVanished: true)
+        if let error { throw error }
+        var table: [KernelService] = []
+        table.reserveCapacity(owned.count)
+        for (service, destinations) in zip(owned, dumped) {
+            // A service deleted meanwhile by someone else (ESRCH) is left out.
+            if let destinations { table.append(KernelService(service, destinations: destinations)) }
+        }
+        return table
     }
 
     /// Dry run: the plan a pass would apply now, without applying it.
@@ -78,37 +83,6 @@ public final class KernelMirror {
         return MirrorReport(
             plan: plan, result: result, readRequests: readRequestsSent - reads,
             mutatingMessages: mutatingMessagesSent - mutations)
-    }
-
-    /// Destination dumps of `services`, the first half on `here` (this thread), the second on `there` (another
-    /// thread). A service deleted meanwhile by someone else (ESRCH) is left out.
-    static func readDestinations(
-        of services: [VirtualService], _ here: inout DestinationDumpSocket, _ there: inout DestinationDumpSocket
-    ) throws(IPVSError) -> [KernelService] {
-        let half = services.count < 64 ? services.count : services.count / 2
-        var first: Result<[KernelService], IPVSError> = .success([])
-        var second: Result<[KernelService], IPVSError> = .success([])
-        inParallel(
-            { first = Self.dump(services[..<half], &here) },
-            { if half < services.count { second = Self.dump(services[half...], &there) } })
-        return try first.get() + second.get()
-    }
-
-    private static func dump(_ services: ArraySlice<VirtualService>, _ handle: inout DestinationDumpSocket) -> Result<
-        [KernelService], IPVSError
-    > {
-        var out: [KernelService] = []
-        out.reserveCapacity(services.count)
-        for service in services {
-            do {
-                out.append(KernelService(service, destinations: try handle.destinations(of: service)))
-            } catch  where error.reason == .kernel(errno: ESRCH) {
-                continue
-            } catch {
-                return .failure(error)
-            }
-        }
-        return .success(out)
     }
 }
 

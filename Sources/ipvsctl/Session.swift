@@ -148,12 +148,19 @@ struct Session: ~Copyable {
         services.reserveCapacity(entries.count)
         for entry in entries { services.append(IPVSAdmServiceListing(entry, [])) }
         output.out(listing.title())
-        for var service in listing.sortedServices(services) {
-            do throws(IPVSError) { service.destinations = try handle.destinations(of: service.entry.service) } catch {
-                fail(IPVSAdmErrorText.message(.getDestinations, error))
-            }
+        // ipvsadm dumps each service's destinations as it prints it; the dumps are overlapped on two sockets here
+        // (IPVSDestinationReader), then printed in the same order.
+        let sorted = listing.sortedServices(services)
+        let reader: IPVSDestinationReader
+        do throws(IPVSError) { reader = try IPVSDestinationReader(familyID: handle.familyID) } catch {
+            fail(IPVSAdmErrorText.message(.getDestinations, error))
+        }
+        let (destinations, error) = reader.destinations(of: sorted.map(\.entry.service))
+        for (index, var service) in zip(destinations.indices, sorted) {
+            service.destinations = destinations[index]
             output.out(listing.service(service))
         }
+        if let error { fail(IPVSAdmErrorText.message(.getDestinations, error)) }
         return 0
     }
 
@@ -195,25 +202,6 @@ struct Session: ~Copyable {
         let listing = IPVSAdmConnectionListing(format: format, resolver: resolver)
         output.out(listing.listing(procText: String(decoding: text, as: UTF8.self)))
         return 0
-    }
-
-    /// ipvsadm `restore_table`: every line of stdin as a command line; the status is the last line's.
-    mutating func restore(program: String) -> Int32 {
-        var input: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = read(0, &chunk, chunk.count)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            input.append(contentsOf: chunk[..<n])
-        }
-        var reader = IPVSAdmRestoreReader(String(decoding: input, as: UTF8.self))
-        var result: Int32 = 0
-        while let words = reader.nextLine() {
-            if words.isEmpty { continue }
-            result = process([program] + words, readingRestore: true)
-        }
-        return result
     }
 
     /// Prints ipvsadm's message for a failed listing and ends with status 1.

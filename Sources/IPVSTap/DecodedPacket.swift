@@ -62,20 +62,6 @@ public enum TunnelEncapsulation: UInt8, Sendable {
     case gue
 }
 
-/// TCP flag bits (the header's 13th byte).
-public struct TCPFlags: OptionSet, Sendable, Hashable {
-    public var rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
-    public static let fin = TCPFlags(rawValue: 0x01)
-    public static let syn = TCPFlags(rawValue: 0x02)
-    public static let rst = TCPFlags(rawValue: 0x04)
-    public static let psh = TCPFlags(rawValue: 0x08)
-    public static let ack = TCPFlags(rawValue: 0x10)
-    public static let urg = TCPFlags(rawValue: 0x20)
-    public static let ece = TCPFlags(rawValue: 0x40)
-    public static let cwr = TCPFlags(rawValue: 0x80)
-}
-
 /// SCTP chunk types the tracker looks at (RFC 9260 §3.2).
 public enum SCTPChunkType {
     public static let data: UInt8 = 0
@@ -114,6 +100,7 @@ public struct DecodedPacket: Sendable, Equatable {
     public var transport: IPProtocol = .tcp
     public var sourcePort: UInt16 = 0
     public var destinationPort: UInt16 = 0
+    /// The TCP flags byte (IPVSCore `TCPFlags`; bits the state machine ignores, URG/ECE/CWR, are kept too).
     public var tcpFlags = TCPFlags()
     /// The type of the first chunk of an SCTP packet (`SCTPChunkType`).
     public var sctpFirstChunk: UInt8 = 0

@@ -9,8 +9,10 @@ import IPVSCore
 /// unexpected); then the scheduler flags; then the command-versus-option table; then the per-command rules.
 public enum IPVSAdmParser {
     static let maxTimeout = 86400 * 31
-    /// `IPVS_SVC_PERSISTENT_TIMEOUT`: `-p` without a value.
-    static let defaultPersistentTimeout: UInt32 = 300
+    /// `-p` without a value: ipvsadm's `IPVS_SVC_PERSISTENT_TIMEOUT` (libipvs.h), six minutes, which `parse_timeout`
+    /// returns for a missing value. Its usage text says "default 300"; the kernel differential test caught the
+    /// difference (`ipvsadm -A -t 1.2.3.4:80 -p` lists "persistent 360").
+    static let defaultPersistentTimeout: UInt32 = 360
 
     /// Parses `arguments` (`arguments[0]` is the program name). `readingRestore` is true for the lines of `-R`.
     public static func parse(

@@ -9,10 +9,14 @@ struct IPVSAdmParserTests {
         try IPVSAdmParser.parse(["ipvsadm"] + line.split(separator: " ").map(String.init))
     }
 
-    @Test func persistenceWithoutAValueIsThreeHundredSeconds() throws {
+    /// ipvsadm 1.31 in the kernel VM: `-A -t 1.2.3.4:80 -p` and `-A -t 1.2.3.5:80 -p -s rr` list as
+    /// "persistent 360" (its usage text says 300).
+    @Test func persistenceWithoutAValueIsSixMinutesAsIpvsadmSetsIt() throws {
         let a = try parse("-A -t 10.0.0.1:80 -p -s rr")
         #expect(a.service.flags.contains(.persistent))
-        #expect(a.service.timeout == 300)
+        #expect(a.service.timeout == 360)
+        let end = try parse("-A -t 10.0.0.1:80 -s rr -p")
+        #expect(end.service.timeout == 360)
         #expect(a.service.schedulerName == "rr")
         let b = try parse("-A -t 10.0.0.1:80 -p60")
         #expect(b.service.timeout == 60)

@@ -108,6 +108,15 @@ let package = Package(
             path: "Sources/kernel-sync",
             swiftSettings: strictSettings
         ),
+        // libFuzzer target for the tap's decoder and tracker (tools/test.d/host/40-tap-fuzz builds it with
+        // -sanitize=fuzzer,address -DTAP_FUZZ); a plain build is a reproducer for saved inputs.
+        .target(name: "CTapFuzz", path: "CShims/CTapFuzz"),
+        .executableTarget(
+            name: "tap-fuzz",
+            dependencies: ["IPVSCore", "IPVSTap", "CTapFuzz"],
+            path: "Sources/tap-fuzz",
+            swiftSettings: strictSettings
+        ),
         // Tests that need kernel IPVS. They skip visibly on a host without it and run inside the
         // kernel VM (tools/vm/run), where a skip is a failure. See README "Kernel tests".
         .testTarget(

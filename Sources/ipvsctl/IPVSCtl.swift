@@ -6,9 +6,15 @@ import IPVSNetlink
 /// The program, step by step as ipvsadm's `main` and `process_options` run: connect to IPVS first (loading the
 /// module if it is missing), list when there are no arguments, otherwise parse and run one command.
 enum IPVSCtl {
-    static func run(_ arguments: [String]) -> Int32 {
+    static func run(_ commandLine: [String]) -> Int32 {
         let output = Output()
         defer { output.flush() }
+        // ipvsctl's own options (--json, --netns, help and generators) out, the namespace entered: IPVSCtl+Extensions.
+        let extensions: IPVSCtlExtensions, arguments: [String]
+        switch prepare(commandLine, output) {
+        case .success(let prepared): (extensions, arguments) = prepared
+        case .failure(let exit): return exit.status
+        }
         var session: Session
         do throws(IPVSError) {
             session = try connect(output)
@@ -18,6 +24,7 @@ enum IPVSCtl {
                     + "Are you sure that IP Virtual Server is built in the kernel or as module?\n")
             return 2
         }
+        if extensions.json { return session.processJSON(arguments) }
         if arguments.count == 1 {
             return session.listAll(format: [])
         }

@@ -78,15 +78,16 @@ extension Session {
         do throws(IPVSError) { entries = try handle.services() } catch {
             fail(IPVSAdmErrorText.message(.getServices, error))
         }
+        // The destination dumps overlapped as -L overlaps them (IPVSDestinationReader).
+        let reader: IPVSDestinationReader
+        do throws(IPVSError) { reader = try IPVSDestinationReader(familyID: handle.familyID) } catch {
+            fail(IPVSAdmErrorText.message(.getDestinations, error))
+        }
+        let (destinations, error) = reader.destinations(of: entries.map(\.service))
+        if let error { fail(IPVSAdmErrorText.message(.getDestinations, error)) }
         var services: [IPVSAdmServiceListing] = []
         services.reserveCapacity(entries.count)
-        for entry in entries {
-            do throws(IPVSError) {
-                services.append(IPVSAdmServiceListing(entry, try handle.destinations(of: entry.service)))
-            } catch {
-                fail(IPVSAdmErrorText.message(.getDestinations, error))
-            }
-        }
+        for (entry, dumped) in zip(entries, destinations) { services.append(IPVSAdmServiceListing(entry, dumped)) }
         return services
     }
 }

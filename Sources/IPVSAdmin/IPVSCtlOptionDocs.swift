@@ -75,7 +75,9 @@ public enum IPVSCtlOptionDocs {
         case .scheduler:
             return Entry(.service, "name", "The scheduler (default wlc).", values: schedulers)
         case .persistent:
-            return Entry(.service, "timeout", "Persistent service; the optional timeout in seconds (default 300).")
+            return Entry(
+                .service, "timeout",
+                "Persistent service; the optional timeout in seconds (default \(IPVSAdmParser.defaultPersistentTimeout)).")
         case .netmask:
             return Entry(.service, "netmask", "Persistence granularity: a netmask (IPv4) or a prefix length (IPv6).")
         case .onePacket: return Entry(.service, nil, "One-packet scheduling (UDP and firewall-mark services).")

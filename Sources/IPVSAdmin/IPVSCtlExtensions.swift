@@ -65,6 +65,8 @@ public struct IPVSCtlExtensions: Hashable, Sendable {
         var seen: Set<String> = []
         var index = 0
         var optionsEnded = false
+        // Where --json was, for `predict`, which reads its own --json (see the end).
+        var jsonIndex: Int?
         func fail(_ message: String) -> IPVSAdmExit { .fail("ipvsctl: " + message) }
         while index < arguments.count {
             let word = arguments[index]
@@ -97,7 +99,9 @@ public struct IPVSCtlExtensions: Hashable, Sendable {
                 index += 1
             }
             switch option.long {
-            case "json": found.json = true
+            case "json":
+                found.json = true
+                jsonIndex = rest.count
             case "netns":
                 guard let argument, !argument.isEmpty else { throw fail("--netns needs a network namespace name") }
                 found.networkNamespace = argument
@@ -111,6 +115,11 @@ public struct IPVSCtlExtensions: Hashable, Sendable {
             case "generate-manual": found.manual = true
             default: break
             }
+        }
+        // `ipvsctl predict … --json` has a JSON answer of its own: its --json stays on its command line.
+        if rest.count > 1 && rest[1] == "predict", let jsonIndex {
+            rest.insert("--json", at: jsonIndex)
+            found.json = false
         }
         if found.printsDocumentation && (rest.count > 1 || found.json || found.networkNamespace != nil) {
             let given = found.helpExtensions ? "help-extensions" : found.manual ? "generate-manual"

@@ -348,6 +348,93 @@ struct ConnectionTableStressTests {
         #expect(table.count() == 0)
     }
 
+    /// Two threads insert the same keys at once, round after round, each round after every key's previous
+    /// connection has expired. The expired connection must be handed back exactly once — by the insert that removed
+    /// it, whether that insert then won the race or lost it to the other thread's — because a caller releases what
+    /// the expired connection held (the per-destination counts) only from that value; and exactly one of the two
+    /// inserts must have inserted.
+    @Test func concurrentInsertsOverAnExpiredConnectionHandItBackExactlyOnce() throws {
+        let table = try ConnectionTable(capacity: 256, probeLimit: 64, hashSeed: 0xE1)
+        // Many keys, taken in opposite orders by the two threads, so that they meet on some keys at the same time
+        // even when one of them starts a few microseconds late.
+        let keys = (0..<64).map { Self.key(owner: 6, $0) }
+        let rounds = max(500, Self.operationsPerThread / 100)
+        let expiring = Timestamp(nanoseconds: 999_500_000_000)  // live at `past`, expired at `now`
+        final class Shared: @unchecked Sendable {
+            let started = Atomic<Int>(0)  // the round both threads may run
+            let finished = Atomic<Int>(0)  // inserts threads have completed, over all rounds
+            /// Each thread's results of the round, written by that thread only.
+            let results: [UnsafeMutableBufferPointer<ConnectionInsertResult>]
+            var failures: [String] = []
+            init(keys: Int) {
+                results = (0..<2).map { _ in
+                    let b = UnsafeMutableBufferPointer<ConnectionInsertResult>.allocate(capacity: keys)
+                    b.initialize(repeating: .full)
+                    return b
+                }
+            }
+            deinit { results.forEach { $0.deallocate() } }
+        }
+        let shared = Shared(keys: keys.count)
+        @Sendable func prepare(round: Int) {
+            for (i, k) in keys.enumerated() {
+                _ = table.remove(k)
+                let v = Self.value(k, token: UInt32(round * 100 + i), count: 0, expiry: expiring)
+                precondition(table.insert(k, v, now: Self.past) == .inserted)
+            }
+        }
+        @Sendable func check(_ round: Int) {
+            for i in keys.indices {
+                let expired = UInt32(round * 100 + i)
+                var handedBack = 0, inserted = 0
+                for t in 0..<2 {
+                    switch shared.results[t][i] {
+                    case .inserted: inserted += 1
+                    case .replacedExpired(let v):
+                        inserted += 1
+                        if v.destination == expired { handedBack += 1 }
+                    case .exists: break
+                    case .full: break
+                    case .removedExpired(let v, _):
+                        if v.destination == expired { handedBack += 1 }
+                    }
+                }
+                if (handedBack != 1 || inserted != 1) && shared.failures.count < 10 {
+                    shared.failures.append(
+                        "round \(round) key \(i): expired value handed back \(handedBack)×, inserted \(inserted)×: "
+                            + "\(shared.results[0][i]) / \(shared.results[1][i])")
+                }
+            }
+        }
+        func worker(_ t: Int) -> @Sendable () -> Void {
+            {
+                for round in 1...rounds {
+                    if t == 0 {
+                        while shared.finished.load(ordering: .acquiring) < 2 * (round - 1) { sched_yield() }
+                        if round > 1 { check(round - 1) }
+                        prepare(round: round)
+                        shared.started.store(round, ordering: .releasing)
+                    } else {
+                        while shared.started.load(ordering: .acquiring) < round { sched_yield() }
+                    }
+                    for i in t == 0 ? Array(keys.indices) : keys.indices.reversed() {
+                        let k = keys[i]
+                        let v = Self.value(k, token: UInt32(100_000_000 + round * 100 + i * 2 + t), count: 0,
+                                           expiry: Self.future)
+                        shared.results[t][i] = table.insert(k, v, now: Self.now)
+                    }
+                    shared.finished.add(1, ordering: .releasing)
+                }
+                if t == 0 {
+                    while shared.finished.load(ordering: .acquiring) < 2 * rounds { sched_yield() }
+                    check(rounds)
+                }
+            }
+        }
+        runThreads([worker(0), worker(1)])
+        #expect(shared.failures.isEmpty, "\(shared.failures)")
+    }
+
     // MARK: Contended keys
 
     /// Two threads race on the same few keys: inserts with unique tokens, removals, counting updates and lookups.
@@ -390,7 +477,8 @@ struct ConnectionTableStressTests {
                             case .exists(let v):
                                 log.existing.append(v.destination)
                                 if !Self.isIntact(k, v) { log.failures.append("torn .exists \(k): \(v)") }
-                            case .replacedExpired(let v): log.failures.append("nothing expires here: \(v)")
+                            case .replacedExpired(let v), .removedExpired(let v, _):
+                                log.failures.append("nothing expires here: \(v)")
                             case .full: log.full += 1
                             }
                         case 2...3:

@@ -38,7 +38,8 @@ CConnRef_Table *CConnRef_create(CConnRef_Kind kind, uint64_t capacity, int max_t
         return NULL;
     table->kind = kind;
     switch (kind) {
-    case CConnRef_Flat: table->impl = cconnref_flat_create(capacity); break;
+    case CConnRef_Flat:
+    case CConnRef_FlatBatch: table->impl = cconnref_flat_create(capacity); break;
     case CConnRef_LFHT: table->impl = cconnref_lfht_create(capacity); break;
     case CConnRef_CKHT: table->impl = cconnref_ck_create(capacity, max_threads); break;
     default: table->impl = NULL;
@@ -52,7 +53,8 @@ CConnRef_Table *CConnRef_create(CConnRef_Kind kind, uint64_t capacity, int max_t
 
 void CConnRef_destroy(CConnRef_Table *table) {
     switch (table->kind) {
-    case CConnRef_Flat: cconnref_flat_destroy(table->impl); break;
+    case CConnRef_Flat:
+    case CConnRef_FlatBatch: cconnref_flat_destroy(table->impl); break;
     case CConnRef_LFHT: cconnref_lfht_destroy(table->impl); break;
     case CConnRef_CKHT: cconnref_ck_destroy(table->impl); break;
     }
@@ -61,7 +63,8 @@ void CConnRef_destroy(CConnRef_Table *table) {
 
 uint64_t CConnRef_count(CConnRef_Table *table) {
     switch (table->kind) {
-    case CConnRef_Flat: return cconnref_flat_count(table->impl);
+    case CConnRef_Flat:
+    case CConnRef_FlatBatch: return cconnref_flat_count(table->impl);
     case CConnRef_LFHT: return cconnref_lfht_count(table->impl);
     case CConnRef_CKHT: return cconnref_ck_count(table->impl);
     }
@@ -70,7 +73,8 @@ uint64_t CConnRef_count(CConnRef_Table *table) {
 
 void CConnRef_thread_enter(CConnRef_Table *table, int thread) {
     switch (table->kind) {
-    case CConnRef_Flat: break;
+    case CConnRef_Flat:
+    case CConnRef_FlatBatch: break;
     case CConnRef_LFHT: cconnref_lfht_thread_enter(table->impl, thread); break;
     case CConnRef_CKHT: cconnref_ck_thread_enter(table->impl, thread); break;
     }
@@ -78,7 +82,8 @@ void CConnRef_thread_enter(CConnRef_Table *table, int thread) {
 
 void CConnRef_thread_exit(CConnRef_Table *table, int thread) {
     switch (table->kind) {
-    case CConnRef_Flat: break;
+    case CConnRef_Flat:
+    case CConnRef_FlatBatch: break;
     case CConnRef_LFHT: cconnref_lfht_thread_exit(table->impl, thread); break;
     case CConnRef_CKHT: cconnref_ck_thread_exit(table->impl, thread); break;
     }
@@ -88,6 +93,7 @@ void CConnRef_run(CConnRef_Table *table, int thread, const CConnRef_Key *keys, c
                   size_t count, CConnRef_Result *result) {
     switch (table->kind) {
     case CConnRef_Flat: cconnref_flat_run(table->impl, keys, ops, uniform_op, count, result); break;
+    case CConnRef_FlatBatch: cconnref_flat_run_batched(table->impl, keys, ops, uniform_op, count, result); break;
     case CConnRef_LFHT: cconnref_lfht_run(table->impl, keys, ops, uniform_op, count, result); break;
     case CConnRef_CKHT: cconnref_ck_run(table->impl, thread, keys, ops, uniform_op, count, result); break;
     }

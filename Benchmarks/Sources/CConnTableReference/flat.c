@@ -97,33 +97,53 @@ static inline bool flat_delete(flat_table *t, const CConnRef_Key *key, uint64_t 
     return true;
 }
 
+static inline void flat_op(flat_table *t, const CConnRef_Key *key, uint64_t h, int op, CConnRef_Result *r) {
+    if (op == CConnRef_OpLookup) {
+        flat_slot *s = flat_find(t, key, h);
+        if (s) {
+            r->hits++;
+            r->checksum += cconnref_destination(&s->value);
+        } else {
+            r->misses++;
+        }
+    } else if (op == CConnRef_OpInsert) {
+        if (flat_insert(t, key, h))
+            r->inserted++;
+        else
+            r->insertFailed++;
+    } else {
+        if (flat_delete(t, key, h))
+            r->deleted++;
+        else
+            r->deleteFailed++;
+    }
+}
+
 void cconnref_flat_run(void *p, const CConnRef_Key *keys, const uint8_t *ops, int uniform_op, size_t count,
                        CConnRef_Result *result) {
     flat_table *t = p;
     CConnRef_Result r = *result;
-    for (size_t n = 0; n < count; n++) {
-        const CConnRef_Key *key = &keys[n];
-        uint64_t h = cconnref_hash(key);
-        int op = ops ? ops[n] : uniform_op;
-        if (op == CConnRef_OpLookup) {
-            flat_slot *s = flat_find(t, key, h);
-            if (s) {
-                r.hits++;
-                r.checksum += cconnref_destination(&s->value);
-            } else {
-                r.misses++;
-            }
-        } else if (op == CConnRef_OpInsert) {
-            if (flat_insert(t, key, h))
-                r.inserted++;
-            else
-                r.insertFailed++;
-        } else {
-            if (flat_delete(t, key, h))
-                r.deleted++;
-            else
-                r.deleteFailed++;
+    for (size_t n = 0; n < count; n++)
+        flat_op(t, &keys[n], cconnref_hash(&keys[n]), ops ? ops[n] : uniform_op, &r);
+    *result = r;
+}
+
+// Bursts: hash every key of the burst and prefetch its home slot, then run the operations in order with the hashes
+// kept. A prefetch instruction does not wait for its line (unlike the plain load ConnectionTable must use in pure
+// Swift), so this is the best a flat table can do with the same structure.
+void cconnref_flat_run_batched(void *p, const CConnRef_Key *keys, const uint8_t *ops, int uniform_op, size_t count,
+                               CConnRef_Result *result) {
+    flat_table *t = p;
+    CConnRef_Result r = *result;
+    uint64_t hashes[CCONNREF_BURST];
+    for (size_t start = 0; start < count; start += CCONNREF_BURST) {
+        size_t n = count - start < CCONNREF_BURST ? count - start : CCONNREF_BURST;
+        for (size_t i = 0; i < n; i++) {
+            hashes[i] = cconnref_hash(&keys[start + i]);
+            __builtin_prefetch(&t->slots[hashes[i] & t->mask]);
         }
+        for (size_t i = 0; i < n; i++)
+            flat_op(t, &keys[start + i], hashes[i], ops ? ops[start + i] : uniform_op, &r);
     }
     *result = r;
 }

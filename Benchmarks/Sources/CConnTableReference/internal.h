@@ -46,6 +46,9 @@ uint64_t cconnref_flat_count(void *table);
 void cconnref_flat_run(void *table, const CConnRef_Key *keys, const uint8_t *ops, int uniform_op, size_t count,
                        CConnRef_Result *result);
 
+void cconnref_flat_run_batched(void *table, const CConnRef_Key *keys, const uint8_t *ops, int uniform_op, size_t count,
+                               CConnRef_Result *result);
+
 void *cconnref_lfht_create(uint64_t capacity);
 void cconnref_lfht_destroy(void *table);
 uint64_t cconnref_lfht_count(void *table);

@@ -29,17 +29,39 @@ struct Measurement {
     var opsPerPass: Int
     var wall: [Double] = []
     var cpu: [Double] = []
+    /// AnonHugePages of the process (KiB) while the table was live: whether it was backed by 2 MiB pages.
+    var hugeKiB = 0
 
     var mopsWall: Double { Double(opsPerPass) / median(wall) / 1e6 }
     var mopsCPU: Double { Double(opsPerPass) / median(cpu) / 1e6 }
     var mopsWallBest: Double { Double(opsPerPass) / wall.min()! / 1e6 }
+    /// The share of the wall time the threads spent on a CPU (thread-CPU seconds ÷ (wall seconds × threads)), from
+    /// the medians: near 1 on a quiet machine; much lower means other processes had the CPUs, and then the wall
+    /// figures, and the 2-thread ÷ 1-thread scaling in wall time, say more about the load than about the table.
+    var cpuShare: Double { median(cpu) / (median(wall) * Double(threads)) }
 
     var json: String {
         "{\"workload\":\"\(workload.rawValue)\",\"entries\":\(entries),\"threads\":\(threads),"
             + "\"mops_wall\":\(format(mopsWall)),\"mops_cpu\":\(format(mopsCPU)),"
             + "\"impl\":\"\(implementation.rawValue)\",\"mops_wall_best\":\(format(mopsWallBest)),"
-            + "\"passes\":\(wall.count),\"ops_per_pass\":\(opsPerPass),\"capacity\":\(capacity)}"
+            + "\"passes\":\(wall.count),\"ops_per_pass\":\(opsPerPass),\"capacity\":\(capacity),"
+            + "\"anon_huge_kib\":\(hugeKiB),\"cpu_share\":\(format(cpuShare))}"
     }
+}
+
+/// The process's AnonHugePages in KiB (/proc/self/smaps_rollup), 0 when unknown: tools/bench/conntable asks
+/// glibc for transparent huge pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=1), and this shows whether it got them.
+func anonHugeKiB() -> Int {
+    guard let f = fopen("/proc/self/smaps_rollup", "r") else { return 0 }
+    defer { fclose(f) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, Int32(line.count), f) != nil {
+        let s = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if s.hasPrefix("AnonHugePages:") {
+            return Int(s.dropFirst("AnonHugePages:".count).split(separator: " ").first ?? "") ?? 0
+        }
+    }
+    return 0
 }
 
 func median(_ xs: [Double]) -> Double {
@@ -157,6 +179,7 @@ func measure<T: BenchTable>(
             }
             m!.wall.append(pass.wall)
             m!.cpu.append(pass.cpu)
+            m!.hugeKiB = anonHugeKiB()
             table.destroy()
         }
         report(m!)
@@ -201,6 +224,7 @@ func measure<T: BenchTable>(
                 m.wall.append(pass.wall)
                 m.cpu.append(pass.cpu)
             }
+            m.hugeKiB = anonHugeKiB()
             report(m)
             prepared.forEach { T.release($0) }
             buffers.forEach { $0.free() }
@@ -228,6 +252,7 @@ func measure<T: BenchTable>(
             m.cpu.append(pass.cpu)
         }
         guard table.count == entries else { fail("\(implementation.rawValue) mixed: count \(table.count), expected \(entries)") }
+        m.hugeKiB = anonHugeKiB()
         report(m)
         prepared.forEach { T.release($0) }
         buffers.forEach { $0.free() }

@@ -25,9 +25,12 @@ let benchmarkExpiry = Timestamp(nanoseconds: 901_000_000_000)
 
 final class SwiftConnectionTable: BenchTable, @unchecked Sendable {
     let table: ConnectionTable
+    /// Run in bursts of `ConnectionTable.batchWidth` keys (see Implementation.swiftBatch).
+    let batched: Bool
 
-    init(capacity: Int) throws {
+    init(capacity: Int, batched: Bool) throws {
         table = try ConnectionTable(capacity: capacity, hashSeed: CCONNREF_HASH_SEED)
+        self.batched = batched
     }
 
     static func prepare(_ b: KeyBuffer) -> SwiftStream {
@@ -46,6 +49,11 @@ final class SwiftConnectionTable: BenchTable, @unchecked Sendable {
     func exit(thread: Int) {}
 
     func run(thread: Int, _ s: SwiftStream, range: Range<Int>, uniformOp: Int32) -> CConnRef_Result {
+        batched ? runBatched(s, range: range, uniformOp: uniformOp) : runSingle(s, range: range, uniformOp: uniformOp)
+    }
+
+    /// One operation at a time: `lookup(_:now:)`, `insert`, `remove`.
+    func runSingle(_ s: SwiftStream, range: Range<Int>, uniformOp: Int32) -> CConnRef_Result {
         let table = self.table
         let now = benchmarkNow
         let template = ConnectionValue(destination: 0, service: 1, state: 1, expiry: benchmarkExpiry)
@@ -80,13 +88,51 @@ final class SwiftConnectionTable: BenchTable, @unchecked Sendable {
         return r
     }
 
+    /// Bursts of `batchWidth` keys: a lookup-only stream through `lookup(_:now:into:)`; any other stream with
+    /// `prefetch(_:)` on each burst, then its operations one by one as in `runSingle`.
+    func runBatched(_ s: SwiftStream, range: Range<Int>, uniformOp: Int32) -> CConnRef_Result {
+        let table = self.table
+        let width = ConnectionTable.batchWidth
+        let keys = UnsafeBufferPointer(s.keys)
+        var r = CConnRef_Result()
+        if s.ops == nil && uniformOp == CConnRef_OpLookup {
+            let values = UnsafeMutableBufferPointer<ConnectionValue?>.allocate(capacity: width)
+            defer { values.deallocate() }
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let end = min(start + width, range.upperBound)
+                let found = table.lookup(UnsafeBufferPointer(rebasing: keys[start..<end]), now: benchmarkNow, into: values)
+                r.hits &+= UInt64(found)
+                r.misses &+= UInt64(end - start - found)
+                for i in 0..<(end - start) { r.checksum &+= UInt64(values[i]?.destination ?? 0) }
+                start = end
+            }
+            return r
+        }
+        var start = range.lowerBound
+        while start < range.upperBound {
+            let end = min(start + width, range.upperBound)
+            table.prefetch(UnsafeBufferPointer(rebasing: keys[start..<end]))
+            let part = runSingle(s, range: start..<end, uniformOp: uniformOp)
+            r.hits &+= part.hits
+            r.misses &+= part.misses
+            r.inserted &+= part.inserted
+            r.insertFailed &+= part.insertFailed
+            r.deleted &+= part.deleted
+            r.deleteFailed &+= part.deleteFailed
+            r.checksum &+= part.checksum
+            start = end
+        }
+        return r
+    }
+
     var count: Int { table.count() }
     func destroy() {}
 }
 
-func measureSwiftTable(entries: Int, options: Options, report: (Measurement) -> Void) {
-    measure(.swift, entries: entries, options: options, make: { entries, _ in
+func measureSwiftTable(entries: Int, batched: Bool, options: Options, report: (Measurement) -> Void) {
+    measure(batched ? .swiftBatch : .swift, entries: entries, options: options, make: { entries, _ in
         let capacity = referenceCapacity(entries)
-        return (try? SwiftConnectionTable(capacity: capacity)).map { ($0, capacity) }
+        return (try? SwiftConnectionTable(capacity: capacity, batched: batched)).map { ($0, capacity) }
     }, report: report)
 }

@@ -4,6 +4,11 @@ import CConnTableReference
 
 enum Implementation: String, CaseIterable {
     case swift, lfht, ck, flat
+    /// ConnectionTable in bursts of 16 keys: `lookup(_:now:into:)` for lookups, `prefetch(_:)` then one operation
+    /// at a time for inserts and the mixed workload.
+    case swiftBatch = "swift-batch"
+    /// The flat C table in bursts of 16 keys, each burst's home slots prefetched first (CConnRef_FlatBatch).
+    case flatBatch = "flat-batch"
 
     var label: String {
         switch self {
@@ -11,6 +16,8 @@ enum Implementation: String, CaseIterable {
         case .lfht: "cds_lfht"
         case .ck: "ck_ht"
         case .flat: "flat C"
+        case .swiftBatch: "ConnectionTable batched"
+        case .flatBatch: "flat C batched"
         }
     }
 
@@ -21,7 +28,7 @@ enum Implementation: String, CaseIterable {
     func supports(_ workload: Workload, threads: Int, options: Options) -> Bool {
         if workload == .balancerNew || workload == .balancerExisting { return false }  // measureBalancer's
         if self == .ck && workload == .mixed { return options.ckMixed }
-        return self != .flat || threads == 1 || workload == .lookup || workload == .miss
+        return (self != .flat && self != .flatBatch) || threads == 1 || workload == .lookup || workload == .miss
     }
 }
 

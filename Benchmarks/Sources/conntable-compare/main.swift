@@ -24,7 +24,7 @@ func usage() -> Never {
     print(
         """
         usage: conntable-compare [--entries N,…] [--threads T,…] [--workload insert|lookup|miss|mixed|balancer-new|balancer-existing,…]
-                                 [--impl swift|lfht|ck|flat,…] [--ops N] [--passes K] [--seed S] [--no-pin] [--table] [--ck-mixed]
+                                 [--impl swift|swift-batch|lfht|ck|flat|flat-batch,…] [--ops N] [--passes K] [--seed S] [--no-pin] [--table] [--ck-mixed]
         N accepts K and M suffixes (powers of ten) and Ki, Mi (powers of two).
         """)
     exit(64)
@@ -83,10 +83,18 @@ for entries in options.entries {
     for implementation in options.implementations {
         switch implementation {
         case .swift:
-            measureSwiftTable(entries: entries, options: options, report: report)
+            measureSwiftTable(entries: entries, batched: false, options: options, report: report)
             measureBalancer(entries: entries, options: options, report: report)
-        case .lfht, .ck, .flat:
-            let kind = implementation == .lfht ? CConnRef_LFHT : implementation == .ck ? CConnRef_CKHT : CConnRef_Flat
+        case .swiftBatch:
+            measureSwiftTable(entries: entries, batched: true, options: options, report: report)
+        case .lfht, .ck, .flat, .flatBatch:
+            let kind: CConnRef_Kind
+            switch implementation {
+            case .lfht: kind = CConnRef_LFHT
+            case .ck: kind = CConnRef_CKHT
+            case .flatBatch: kind = CConnRef_FlatBatch
+            default: kind = CConnRef_Flat
+            }
             measure(implementation, entries: entries, options: options, make: { entries, threads in
                 let capacity = referenceCapacity(entries)
                 return CReferenceTable(kind: kind, capacity: capacity, threads: threads).map { ($0, capacity) }

@@ -395,6 +395,9 @@ public final class Balancer: @unchecked Sendable {
             case .replacedExpired(let old): replaced = old
             case .exists: return .raced
             case .full: return .result(.tableFull)
+            case .removedExpired(let old, let current):
+                replaced = old  // released by the caller, as after .replacedExpired
+                return current == nil ? .result(.tableFull) : .raced
             }
             // ip_vs_bind_dest: counted inactive; the first packet's state may make it active at once.
             st.scheduler.connectionBound(to: destination)

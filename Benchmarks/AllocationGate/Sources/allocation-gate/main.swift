@@ -74,6 +74,14 @@ measure("ConnectionTable.lookup", operations: 2 * count) {
     for k in present { sink &+= UInt64(table.lookup(k, now: now)?.destination ?? 0) }
     for k in absent { sink &+= UInt64(table.lookup(k, now: now)?.destination ?? 1) }
 }
+let batchValues = UnsafeMutableBufferPointer<ConnectionValue?>.allocate(capacity: count)
+measure("ConnectionTable.lookup(_:now:into:)", operations: 2 * count) {
+    present.withUnsafeBufferPointer { sink &+= UInt64(table.lookup($0, now: now, into: batchValues)) }
+    absent.withUnsafeBufferPointer { sink &+= UInt64(table.lookup($0, now: now, into: batchValues)) }
+}
+measure("ConnectionTable.prefetch", operations: count) {
+    present.withUnsafeBufferPointer { table.prefetch($0) }
+}
 measure("ConnectionTable.insert", operations: count) {
     for (i, k) in fresh.enumerated() {
         if case .inserted = table.insert(k, ConnectionValue(destination: UInt32(i % 16), service: 1, expiry: expiry), now: now) {

@@ -68,10 +68,14 @@ typedef enum {
     CConnRef_Flat = 0,
     CConnRef_LFHT = 1,
     CConnRef_CKHT = 2,
+    /// The flat table run in bursts of CCONNREF_BURST operations: every key of a burst is hashed and its home slot
+    /// prefetched (__builtin_prefetch) before the operations run one by one — the C twin of ConnectionTable's
+    /// `lookup(_:now:into:)` and `prefetch(_:)`, so that batched figures are compared with a batched ceiling.
+    CConnRef_FlatBatch = 3,
 } CConnRef_Kind;
 
 enum { CConnRef_OpLookup = 0, CConnRef_OpInsert = 1, CConnRef_OpDelete = 2 };
-enum { CCONNREF_BATCH = 64, CCONNREF_MAX_THREADS = 16 };
+enum { CCONNREF_BATCH = 64, CCONNREF_MAX_THREADS = 16, CCONNREF_BURST = 16 };
 
 typedef struct CConnRef_Table CConnRef_Table;
 

@@ -28,6 +28,11 @@ enum IPVSCtl {
         if arguments.count == 1 {
             return session.listAll(format: [])
         }
+        // Beyond ipvsadm: `ipvsctl predict …` (Predict.swift) and `-R --dry-run` (RestoreDryRun.swift).
+        if arguments[1] == "predict" { return session.predict(Array(arguments.dropFirst(2))) }
+        if let i = arguments.firstIndex(of: "--dry-run"), i > 0 {
+            return session.dryRun(arguments, removing: i)
+        }
         return session.process(arguments, readingRestore: false)
     }
 

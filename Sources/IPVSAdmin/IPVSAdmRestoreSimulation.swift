@@ -329,8 +329,11 @@ public struct IPVSAdmRestoreSimulation: Sendable {
                 + "\(service(from).replacingFirst("-A ", with: "")))"
         case .deleteService(let s):
             let n = s.destinations.count
-            return "delete service  \(service(s.service).replacingFirst("-A ", with: "-D "))  (with \(n) real "
-                + "server\(n == 1 ? "" : "s"))"
+            // "-A -t 10.0.0.1:80 -s rr -p 60" → "-D -t 10.0.0.1:80  (was: -s rr -p 60, with 2 real servers)".
+            let words = service(s.service).split(separator: " ").dropFirst()
+            let name = words.prefix { $0 != "-s" }.joined(separator: " ")
+            let rest = words.drop { $0 != "-s" }.joined(separator: " ")
+            return "delete service  -D \(name)  (was: \(rest), with \(n) real server\(n == 1 ? "" : "s"))"
         case .addDestination(let key, let d): return "add server      \(destination(key, d))"
         case .editDestination(let key, let from, let to):
             return "edit server     \(destination(key, to).replacingFirst("-a ", with: "-e "))  (was: "

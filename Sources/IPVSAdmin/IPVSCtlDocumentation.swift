@@ -8,7 +8,8 @@ public enum IPVSCtlDocumentation {
     public static func helpPointer(program path: String) -> String {
         let program = path.split(separator: "/").last.map(String.init) ?? "ipvsctl"
         return "\nBeyond ipvsadm: --json (listings as JSON, schema in docs/ipvsctl-json.md), --netns NAME (any command in a\n"
-            + "network namespace). \(program) --help-extensions lists them; man 8 ipvsctl has it all.\n"
+            + "network namespace), -R --dry-run (a restore simulated), \(program) predict (the real server the kernel\n"
+            + "will choose for a client). \(program) --help-extensions lists them; man 8 ipvsctl has it all.\n"
     }
 
     /// `ipvsctl --help-extensions`.
@@ -19,12 +20,18 @@ public enum IPVSCtlDocumentation {
             let head = "  --\(option.long)" + (option.argument.map { " \($0.uppercased())" } ?? "")
             out += head + "\n" + wrap(option.summary, indent: 6, width: 100) + "\n"
         }
+        out += "\nipvsctl's command beyond ipvsadm's:\n"
+        out += "  predict -t|-u|--sctp-service SERVICE | -f MARK [-6] --to ADDRESS[:PORT] [--protocol P]\n"
+        out += "          --client ADDRESS[:PORT] ...\n"
+        out += wrap(predictSummary, indent: 6, width: 100) + "\n"
         out += """
 
             Examples:
               \(program) -Ln --stats --json        every service, destination, counter and rate (64-bit integers)
               \(program) --netns blue -Ln          the table of network namespace blue (/run/netns/blue)
               \(program) --netns blue -R < rules   restore into blue only
+              \(program) -R --dry-run < rules      what that restore would change and refuse; nothing changed
+              \(program) predict -t 10.0.0.1:80 --client 192.168.1.7:40000   the real server it would get now
               \(program) --generate-completion-script bash > /etc/bash_completion.d/ipvsctl
 
             The JSON schema: docs/ipvsctl-json.md. Everything: man 8 ipvsctl (docs/ipvsctl.8).
@@ -32,6 +39,19 @@ public enum IPVSCtlDocumentation {
             """
         return out
     }
+
+    /// What `ipvsctl predict` does, for --help-extensions and the man page.
+    static let predictSummary =
+        "Which real server the kernel will choose now for a new connection from each client, from the live table "
+        + "(the real servers in list order with weights, thresholds and counters; the connections and persistence "
+        + "templates of /proc/net/ip_vs_conn): an existing connection of the same tuple first, then the client's "
+        + "persistence template, then the scheduler. sh, dh, mh, lc, wlc, sed, nq, fo and ovf are determined by "
+        + "what the table shows; rr's position, wrr's current weight and the lblc/lblcr caches are not exposed by "
+        + "the kernel, so for those the real servers that remain possible are printed and the state is said to be "
+        + "hidden, as is an overload flag between a server's thresholds when it matters. A firewall-mark service "
+        + "needs the packet's --to address and port and --protocol (tcp by default). --json prints one JSON object "
+        + "a line. Exit status: 0 predicted, 3 cannot be known from the live table, 4 the kernel schedules no real "
+        + "server, 1 the table could not be read, 2 usage error."
 
     /// Words wrapped at `width` columns, each line indented.
     static func wrap(_ text: String, indent: Int, width: Int) -> String {
@@ -63,6 +83,9 @@ public enum IPVSCtlDocumentation {
             m.line(".br")
             m.line(synopsis(spelled))
         }
+        m.line(".br")
+        m.line("\\fBipvsctl predict\\fR \\fIvirtual-service\\fR [\\fB\\-\\-to\\fR \\fIaddress\\fR[:\\fIport\\fR]] "
+            + "[\\fB\\-\\-protocol\\fR \\fIproto\\fR] \\fB\\-\\-client\\fR \\fIaddress\\fR[:\\fIport\\fR] ...")
         m.line(".br")
         m.line("\\fBipvsctl\\fR \\fB\\-\\-help\\-extensions\\fR | \\fB\\-\\-generate\\-manual\\fR | "
             + "\\fB\\-\\-generate\\-completion\\-script\\fR \\fIshell\\fR")
@@ -98,6 +121,8 @@ public enum IPVSCtlDocumentation {
         for option in IPVSCtlExtensions.options {
             m.tagged(["--\(option.long)"], argument: option.argument, text: option.summary)
         }
+        m.section("PREDICT")
+        m.paragraph(predictSummary)
         m.section("JSON OUTPUT")
         m.paragraph(
             "With --json a listing prints one JSON document, on one line: {\"schema\":\"\(IPVSAdmJSON.schema)\", "
@@ -301,6 +326,7 @@ public enum IPVSCtlDocumentation {
             if IPVSCtlOptionDocs.takes(command, option.key) != .illegal { words += option.spellings }
         }
         if command == .list || command == .save { words.append("--json") }
+        if command == .restore { words.append("--dry-run") }
         words.append("--netns")
         return words
     }
@@ -351,6 +377,7 @@ public enum IPVSCtlDocumentation {
         }
         var first = IPVSCtlOptionDocs.options.filter { $0.entry.group == .command }.flatMap(\.spellings)
         first += IPVSCtlExtensions.options.map { "--\($0.long)" }
+        first.append("predict")
         s += "        *) words=\"\(first.joined(separator: " "))\" ;;\n"
         s += """
                 esac

@@ -38,6 +38,11 @@ public struct IPVSCtlExtensions: Hashable, Sendable {
             "netns", "name",
             "Run the command in the network namespace NAME (/run/netns/NAME, as `ip netns add` makes it), or in the "
                 + "one at a path when NAME contains a slash (/proc/PID/ns/net); -c, -R and --start-daemon included."),
+        Option(
+            "dry-run", nil,
+            "With -R: read the restore input as -R does and apply it to a copy of the live table only. Print the "
+                + "changes it would make, the lines that would fail (with -R's messages, on stderr) and the table it "
+                + "would leave (as -Sn lists it), and exit with -R's status. The kernel is only read."),
         Option("help-extensions", nil, "Print what ipvsctl adds to ipvsadm's command line."),
         Option(
             "generate-completion-script", "shell", "Print the completion script for bash, zsh or fish.",
@@ -46,6 +51,8 @@ public struct IPVSCtlExtensions: Hashable, Sendable {
     ]
 
     public var json = false
+    /// `--dry-run` (with -R): `IPVSAdmRestoreSimulation`.
+    public var dryRun = false
     /// The `--netns` argument: a name under /run/netns, or a path when it contains a slash.
     public var networkNamespace: String?
     public var helpExtensions = false
@@ -102,6 +109,7 @@ public struct IPVSCtlExtensions: Hashable, Sendable {
             case "json":
                 found.json = true
                 jsonIndex = rest.count
+            case "dry-run": found.dryRun = true
             case "netns":
                 guard let argument, !argument.isEmpty else { throw fail("--netns needs a network namespace name") }
                 found.networkNamespace = argument
@@ -121,7 +129,9 @@ public struct IPVSCtlExtensions: Hashable, Sendable {
             rest.insert("--json", at: jsonIndex)
             found.json = false
         }
-        if found.printsDocumentation && (rest.count > 1 || found.json || found.networkNamespace != nil) {
+        if found.printsDocumentation
+            && (rest.count > 1 || found.json || found.networkNamespace != nil || found.dryRun)
+        {
             let given = found.helpExtensions ? "help-extensions" : found.manual ? "generate-manual"
                 : "generate-completion-script"
             throw fail("--\(given) takes no other option")

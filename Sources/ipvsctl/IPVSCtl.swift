@@ -24,14 +24,14 @@ enum IPVSCtl {
                     + "Are you sure that IP Virtual Server is built in the kernel or as module?\n")
             return 2
         }
+        // Beyond ipvsadm: `ipvsctl predict …` (Predict.swift) and `-R --dry-run` (RestoreDryRun.swift).
+        if arguments.count > 1 && arguments[1] == "predict" {
+            return session.predict(Array(arguments.dropFirst(2)), json: extensions.json)
+        }
+        if extensions.dryRun { return session.dryRun(arguments, json: extensions.json) }
         if extensions.json { return session.processJSON(arguments) }
         if arguments.count == 1 {
             return session.listAll(format: [])
-        }
-        // Beyond ipvsadm: `ipvsctl predict …` (Predict.swift) and `-R --dry-run` (RestoreDryRun.swift).
-        if arguments[1] == "predict" { return session.predict(Array(arguments.dropFirst(2))) }
-        if let i = arguments.firstIndex(of: "--dry-run"), i > 0 {
-            return session.dryRun(arguments, removing: i)
         }
         return session.process(arguments, readingRestore: false)
     }

@@ -6,13 +6,14 @@ import IPVSNetlink
 extension Session {
     /// `ipvsctl predict …`: reads the service, its destinations (kernel list order, with counters) and
     /// /proc/net/ip_vs_conn, then asks `IPVSPredictor`. Statuses: see `IPVSCtlPredictCommand.usage`.
-    mutating func predict(_ words: [String]) -> Int32 {
-        let command: IPVSCtlPredictCommand
+    mutating func predict(_ words: [String], json: Bool) -> Int32 {
+        var command: IPVSCtlPredictCommand
         do throws(IPVSAdmExit) { command = try IPVSCtlPredictCommand.parse(words) } catch {
             output.out(error.standardOutput)
             if !error.standardError.isEmpty { output.error(error.standardError) }
             return error.status
         }
+        if json { command.json = true }  // --json is taken out of the command line before (IPVSCtlExtensions)
         let lookup = VirtualService(command.service)
         let entry: IPVSServiceEntry
         let destinations: [IPVSDestinationEntry]

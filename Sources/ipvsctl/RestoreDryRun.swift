@@ -77,23 +77,25 @@ extension Session {
 }
 
 extension Session {
-    /// `--dry-run` is for -R only: the rest of the command line must be a restore.
-    mutating func dryRun(_ arguments: [String], removing index: Int) -> Int32 {
-        var rest = arguments
-        rest.remove(at: index)
-        let isRestore: Bool
+    /// `--dry-run` (taken out of the command line by `IPVSCtlExtensions`) is for -R only, and prints text.
+    mutating func dryRun(_ arguments: [String], json: Bool) -> Int32 {
+        let invocation: IPVSAdmInvocation
         do throws(IPVSAdmExit) {
-            let invocation = try IPVSAdmParser.parse(
-                rest, readingRestore: false,
+            invocation = try IPVSAdmParser.parse(
+                arguments, readingRestore: false,
                 posixlyCorrect: getenv("POSIXLY_CORRECT") != nil || getenv("POSIX_ME_HARDER") != nil)
-            isRestore = invocation.command == .restore
         } catch {
-            return process(rest, readingRestore: false)  // the same refusal the line gets without --dry-run
+            return process(arguments, readingRestore: false)  // the same refusal the line gets without --dry-run
         }
-        guard isRestore else {
-            output.error("--dry-run is only for -R (--restore)\n")
+        guard invocation.command == .restore else {
+            output.error("ipvsctl: --dry-run applies to -R (--restore) only, not to the '\(invocation.command.name)' "
+                         + "command\n")
             return 2
         }
-        return restoreDryRun(program: rest[0])
+        if json {
+            output.error("ipvsctl: --json applies to listings (-L/-l, -S) only, not to -R --dry-run\n")
+            return 2
+        }
+        return restoreDryRun(program: arguments[0])
     }
 }

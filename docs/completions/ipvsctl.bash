@@ -60,10 +60,10 @@ _ipvsctl() {
         set) words="--netns" ;;
         start-daemon) words="--mcast-interface --syncid --mcast-group --mcast-port --mcast-ttl --sync-maxlen --netns" ;;
         stop-daemon) words="--syncid --netns" ;;
-        restore) words="--netns" ;;
+        restore) words="--dry-run --netns" ;;
         save) words="-n --numeric --json --netns" ;;
         zero) words="-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 --netns" ;;
-        *) words="-A --add-service -E --edit-service -D --delete-service -C --clear -L -l --list -Z --zero -a --add-server -e --edit-server -d --delete-server --set -h --help -v --version -R --restore -S --save --start-daemon --stop-daemon --json --netns --help-extensions --generate-completion-script --generate-manual" ;;
+        *) words="-A --add-service -E --edit-service -D --delete-service -C --clear -L -l --list -Z --zero -a --add-server -e --edit-server -d --delete-server --set -h --help -v --version -R --restore -S --save --start-daemon --stop-daemon --json --netns --dry-run --help-extensions --generate-completion-script --generate-manual predict" ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }

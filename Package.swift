@@ -117,6 +117,13 @@ let package = Package(
             path: "Sources/tap-fuzz",
             swiftSettings: strictSettings
         ),
+        // tools/bench/tap: the tap's throughput from a generated pcap file, beside libpcap reading alone.
+        .executableTarget(
+            name: "tap-bench",
+            dependencies: ["IPVSCore", "IPVSTap"],
+            path: "Sources/tap-bench",
+            swiftSettings: strictSettings
+        ),
         // Tests that need kernel IPVS. They skip visibly on a host without it and run inside the
         // kernel VM (tools/vm/run), where a skip is a failure. See README "Kernel tests".
         .testTarget(

@@ -120,6 +120,8 @@ public struct FlowTracker: Sendable {
         var family: UInt8
     }
 
+    /// A connection's client side. Hashed as one mixed word: Swift's `Hasher` (SipHash-1-3) then costs one
+    /// 8-byte block instead of 42 bytes. Distinct keys whose mixes collide share a bucket chain, nothing worse.
     struct FlowKey: Hashable {
         var client: PacketAddress
         var virtual: PacketAddress
@@ -127,13 +129,27 @@ public struct FlowTracker: Sendable {
         var virtualPort: UInt16
         var transport: UInt8
         var family: UInt8
+
+        func hash(into hasher: inout Hasher) {
+            var x = (client.low ^ client.high &* 0x9E37_79B9_7F4A_7C15) &* 0xBF58_476D_1CE4_E5B9
+            x ^= (virtual.low ^ virtual.high &* 0xC2B2_AE3D_27D4_EB4F) &* 0x94D0_49BB_1331_11EB
+            x ^= UInt64(clientPort) << 48 | UInt64(virtualPort) << 32 | UInt64(transport) << 8 | UInt64(family)
+            hasher.combine(x)
+        }
     }
 
+    /// What NAT leaves of a connection's client side on the real server's side: protocol, client address and port.
     struct ClientKey: Hashable {
         var client: PacketAddress
         var clientPort: UInt16
         var transport: UInt8
         var family: UInt8
+
+        func hash(into hasher: inout Hasher) {
+            var x = (client.low ^ client.high &* 0x9E37_79B9_7F4A_7C15) &* 0xBF58_476D_1CE4_E5B9
+            x ^= UInt64(clientPort) << 48 | UInt64(transport) << 8 | UInt64(family)
+            hasher.combine(x)
+        }
     }
 
     /// A real server of a watched service: indexes into `services` and its `realServers`.
@@ -142,11 +158,13 @@ public struct FlowTracker: Sendable {
         var server: Int32
     }
 
+    /// Per connection (parallel to `connections`): what the tracker needs on every packet.
     struct FlowState {
-        var connection: Int32
         var service: Int32
         /// The real server the first forwarded copy went to, or -1.
         var server: Int32 = -1
+        /// That server's forwarding method (`ForwardingMethod.rawValue`), or `UInt8.max` before any copy.
+        var forwarding = UInt8.max
         var lastSeen: UInt64
         var closing = false
         /// A forwarded NAT copy was seen: the capture sees the real servers' side, so replies are reported from
@@ -154,37 +172,56 @@ public struct FlowTracker: Sendable {
         var seesServerSide = false
     }
 
-    var virtualEndpoints: [Endpoint: Int32] = [:]
-    var masqueradeServers: [Endpoint: [ServerRef]] = [:]
+    /// A VIP or a NAT real server's endpoint, and what it leads to. Watched tables are small: a linear scan of a
+    /// few of these costs less than hashing the packet's endpoint.
+    struct EndpointEntry {
+        var endpoint: Endpoint
+        /// The service of a VIP; for a NAT real server, an index into `masqueradeRefs`.
+        var target: Int32
+    }
+
+    var virtualEntries: [EndpointEntry] = []
+    var masqueradeEntries: [EndpointEntry] = []
+    var masqueradeRefs: [[ServerRef]] = []
     var tunnelServers: [HostKey: [ServerRef]] = [:]
     var routeServers: [HostKey: [ServerRef]] = [:]
-    var portZeroServices = false
-    var flows: [FlowKey: FlowState] = [:]
-    var clients: [ClientKey: FlowKey] = [:]
+    /// The connection of each live client side, and of each client address and port (for NAT copies).
+    var flows: [FlowKey: Int32] = [:]
+    var clients: [ClientKey: Int32] = [:]
+    var states: [FlowState] = []
 
     public init(services: [WatchedService], routes: RouteTopology = RouteTopology(),
                 timeouts: FlowTimeouts = FlowTimeouts()) {
         self.services = services
         self.routes = routes
         self.timeouts = timeouts
+        var masquerade: [Endpoint: [ServerRef]] = [:]
+        var masqueradeOrder: [Endpoint] = []
         for (i, watched) in services.enumerated() {
             guard case .address(let p, let vip, let port) = watched.service.key else { continue }
             let transport = UInt8(p.rawValue)
-            if port == 0 { portZeroServices = true }
-            virtualEndpoints[Endpoint(address: PacketAddress(vip), port: port, transport: transport,
-                                      family: UInt8(vip.family.rawValue))] = Int32(i)
+            let endpoint = Endpoint(address: PacketAddress(vip), port: port, transport: transport,
+                                    family: UInt8(vip.family.rawValue))
+            if !virtualEntries.contains(where: { $0.endpoint == endpoint }) {
+                virtualEntries.append(EndpointEntry(endpoint: endpoint, target: Int32(i)))
+            }
             for (j, rs) in watched.realServers.enumerated() {
                 let ref = ServerRef(service: Int32(i), server: Int32(j))
                 let host = HostKey(address: PacketAddress(rs.address), family: UInt8(rs.address.family.rawValue))
                 switch rs.forwarding {
                 case .masquerade:
-                    masqueradeServers[Endpoint(address: host.address, port: rs.port, transport: transport,
-                                               family: host.family), default: []].append(ref)
+                    let e = Endpoint(address: host.address, port: rs.port, transport: transport, family: host.family)
+                    if masquerade[e] == nil { masqueradeOrder.append(e) }
+                    masquerade[e, default: []].append(ref)
                 case .tunnel: tunnelServers[host, default: []].append(ref)
                 case .route: routeServers[host, default: []].append(ref)
                 case .local: break
                 }
             }
+        }
+        for e in masqueradeOrder {
+            masqueradeEntries.append(EndpointEntry(endpoint: e, target: Int32(masqueradeRefs.count)))
+            masqueradeRefs.append(masquerade[e]!)
         }
     }
 
@@ -215,39 +252,33 @@ public struct FlowTracker: Sendable {
                 statistics.unrelatedPackets += 1
                 return .none
             }
-            return forwarded(flowKey(p, transport, family), refs: refs, packetPort: p.destinationPort)
+            return forwarded(flows[flowKey(p, transport, family)], refs: refs, packetPort: p.destinationPort)
         }
         let destination = Endpoint(address: p.ip.destination, port: p.destinationPort, transport: transport,
                                    family: family)
-        if let service = virtualService(destination) {
+        let service = Self.find(destination, in: virtualEntries)
+        if service >= 0 {
             if !routeServers.isEmpty, let refs = routeTarget(p) {
-                return forwarded(flowKey(p, transport, family), refs: refs, packetPort: p.destinationPort)
+                return forwarded(flows[flowKey(p, transport, family)], refs: refs, packetPort: p.destinationPort)
             }
             return clientPacket(p, service: service, key: flowKey(p, transport, family), time: time.nanoseconds)
         }
-        if let refs = masqueradeTarget(destination) {
+        let masqueradeTarget = Self.find(destination, in: masqueradeEntries)
+        if masqueradeTarget >= 0 {
             let client = ClientKey(client: p.ip.source, clientPort: p.sourcePort, transport: transport, family: family)
-            guard let key = clients[client] else {
-                statistics.forwardedPackets += 1
-                statistics.unmatchedForwarded += 1
-                return .none
-            }
-            return forwarded(key, refs: refs, packetPort: p.destinationPort, masquerade: true)
+            return forwarded(clients[client], refs: masqueradeRefs[Int(masqueradeTarget)], packetPort: p.destinationPort,
+                             masquerade: true)
         }
         let source = Endpoint(address: p.ip.source, port: p.sourcePort, transport: transport, family: family)
-        if virtualService(source) != nil {
+        if Self.find(source, in: virtualEntries) >= 0 {
             let key = FlowKey(client: p.ip.destination, virtual: p.ip.source, clientPort: p.destinationPort,
                               virtualPort: p.sourcePort, transport: transport, family: family)
-            return reply(p, key: key, fromServerSide: false)
+            return reply(p, connection: flows[key], fromServerSide: false)
         }
-        if masqueradeTarget(source) != nil {
+        if Self.find(source, in: masqueradeEntries) >= 0 {
             let client = ClientKey(client: p.ip.destination, clientPort: p.destinationPort, transport: transport,
                                    family: family)
-            guard let key = clients[client] else {
-                statistics.replyPackets += 1
-                return .none
-            }
-            return reply(p, key: key, fromServerSide: true)
+            return reply(p, connection: clients[client], fromServerSide: true)
         }
         statistics.unrelatedPackets += 1
         return .none
@@ -261,25 +292,19 @@ public struct FlowTracker: Sendable {
                 virtualPort: p.destinationPort, transport: transport, family: family)
     }
 
-    /// The service of a VIP endpoint; a port-zero (any port) service of the address when none has the port
-    /// (ip_vs_ctl.c `ip_vs_service_find`).
+    /// The target of the entry for endpoint `e`, or -1. An entry with port 0 (a port-zero service, or a NAT real
+    /// server of one) takes any port, but one with the exact port wins (ip_vs_ctl.c `ip_vs_service_find` looks for
+    /// the port first, then for port 0).
     @inline(__always)
-    func virtualService(_ e: Endpoint) -> Int32? {
-        if let s = virtualEndpoints[e] { return s }
-        guard portZeroServices else { return nil }
-        var any = e
-        any.port = 0
-        return virtualEndpoints[any]
-    }
-
-    @inline(__always)
-    func masqueradeTarget(_ e: Endpoint) -> [ServerRef]? {
-        if masqueradeServers.isEmpty { return nil }
-        if let refs = masqueradeServers[e] { return refs }
-        guard portZeroServices else { return nil }
-        var any = e
-        any.port = 0
-        return masqueradeServers[any]
+    static func find(_ e: Endpoint, in entries: [EndpointEntry]) -> Int32 {
+        var anyPort: Int32 = -1
+        for entry in entries {
+            let x = entry.endpoint
+            guard x.address == e.address, x.transport == e.transport, x.family == e.family else { continue }
+            if x.port == e.port { return entry.target }
+            if x.port == 0 { anyPort = entry.target }
+        }
+        return anyPort
     }
 
     func routeTarget(_ p: borrowing DecodedPacket) -> [ServerRef]? {
@@ -293,6 +318,7 @@ public struct FlowTracker: Sendable {
         return routeServers[HostKey(address: PacketAddress(address), family: UInt8(address.family.rawValue))]
     }
 
+    @inline(__always)
     static func openingAndClosing(_ p: borrowing DecodedPacket) -> (opening: Bool, closing: Bool, event: UInt8) {
         switch p.transport {
         case .tcp:
@@ -311,8 +337,9 @@ public struct FlowTracker: Sendable {
         statistics.clientPackets += 1
         let (opening, closing, event) = Self.openingAndClosing(p)
         let timeout = timeouts.nanoseconds(p.transport)
-        if let i = flows.index(forKey: key) {
-            let state = flows.values[i]
+        if let found = flows[key] {
+            let c = Int(found)
+            let state = states[c]
             let expired = time &- state.lastSeen > timeout
             let reopens = p.transport == .udp ? expired : opening && (state.closing || expired)
             if !reopens {
@@ -321,11 +348,10 @@ public struct FlowTracker: Sendable {
                     return .none
                 }
                 if opening { statistics.repeatedOpenings += 1 }
-                let c = Int(state.connection)
                 connections[c].packets &+= 1
                 connections[c].bytes &+= UInt64(p.ip.totalLength)
-                flows.values[i].lastSeen = time
-                if closing { flows.values[i].closing = true }
+                states[c].lastSeen = time
+                if closing { states[c].closing = true }
                 return .packet(c, .input, event: event)
             }
         } else if !opening {
@@ -338,34 +364,36 @@ public struct FlowTracker: Sendable {
             client: p.ip.source.ipAddress(p.ip.family), clientPort: p.sourcePort,
             virtualAddress: p.ip.destination.ipAddress(p.ip.family), virtualPort: p.destinationPort,
             packets: 1, bytes: UInt64(p.ip.totalLength)))
-        flows[key] = FlowState(connection: Int32(index), service: service, lastSeen: time, closing: closing)
+        states.append(FlowState(service: service, lastSeen: time, closing: closing))
+        flows[key] = Int32(index)
         clients[ClientKey(client: key.client, clientPort: key.clientPort, transport: key.transport,
-                          family: key.family)] = key
+                          family: key.family)] = Int32(index)
         statistics.newConnections += 1
         return .opened(index)
     }
 
-    mutating func forwarded(_ key: FlowKey, refs: [ServerRef], packetPort: UInt16,
+    mutating func forwarded(_ connection: Int32?, refs: [ServerRef], packetPort: UInt16,
                             masquerade: Bool = false) -> FlowEvent {
         statistics.forwardedPackets += 1
-        guard let i = flows.index(forKey: key) else {
+        guard let connection else {
             statistics.unmatchedForwarded += 1
             return .none
         }
-        let state = flows.values[i]
+        let c = Int(connection)
+        let state = states[c]
         guard let ref = refs.first(where: { $0.service == state.service }) else {
             statistics.unmatchedForwarded += 1
             return .none
         }
-        if masquerade && !state.seesServerSide { flows.values[i].seesServerSide = true }
-        if state.server == ref.server { return .forwarded(Int(state.connection)) }
+        if masquerade && !state.seesServerSide { states[c].seesServerSide = true }
+        if state.server == ref.server { return .forwarded(c) }
         if state.server >= 0 {
             statistics.realServerConflicts += 1
-            return .forwarded(Int(state.connection))
+            return .forwarded(c)
         }
-        flows.values[i].server = ref.server
         let rs = services[Int(ref.service)].realServers[Int(ref.server)]
-        let c = Int(state.connection)
+        states[c].server = ref.server
+        states[c].forwarding = UInt8(rs.forwarding.rawValue)
         connections[c].realServer = rs.address
         // Only NAT rewrites the port; direct routing and tunnels keep the VIP's (ipvsadm sets such a destination's
         // port to the service's). A port-zero real server takes the packet's.
@@ -374,16 +402,18 @@ public struct FlowTracker: Sendable {
         return .forwarded(c)
     }
 
-    mutating func reply(_ p: borrowing DecodedPacket, key: FlowKey, fromServerSide: Bool) -> FlowEvent {
+    mutating func reply(_ p: borrowing DecodedPacket, connection: Int32?, fromServerSide: Bool) -> FlowEvent {
         statistics.replyPackets += 1
-        guard let i = flows.index(forKey: key) else { return .none }
-        let state = flows.values[i]
+        guard let connection else { return .none }
+        let c = Int(connection)
         let (_, closing, event) = Self.openingAndClosing(p)
-        if closing { flows.values[i].closing = true }
+        if closing { states[c].closing = true }
         // Report each reply once, as the director's state machine sees it: only NAT replies pass through the
         // director (direct routing and tunnels answer the client directly: IP_VS_CONN_F_NOOUTPUT).
-        let c = Int(state.connection)
-        if let forwarding = connections[c].forwarding, forwarding != .masquerade { return .none }
+        let state = states[c]
+        if state.forwarding != UInt8.max && state.forwarding != UInt8(ForwardingMethod.masquerade.rawValue) {
+            return .none
+        }
         if fromServerSide != state.seesServerSide { return .none }
         return .packet(c, .output, event: event)
     }

@@ -7,9 +7,10 @@ public enum IPVSCtlDocumentation {
     /// Printed after ipvsadm's usage text for `--help` (and only for it: `-h` prints the usage alone).
     public static func helpPointer(program path: String) -> String {
         let program = path.split(separator: "/").last.map(String.init) ?? "ipvsctl"
-        return "\nBeyond ipvsadm: --json (listings as JSON, schema in docs/ipvsctl-json.md), --netns NAME (any command in a\n"
-            + "network namespace), -R --dry-run (a restore simulated), \(program) predict (the real server the kernel\n"
-            + "will choose for a client). \(program) --help-extensions lists them; man 8 ipvsctl has it all.\n"
+        return "\nBeyond ipvsadm: --json (listings as JSON, schema in docs/ipvsctl-json.md), --netns NAME (any "
+            + "command in a\nnetwork namespace), -R --dry-run (a restore simulated), \(program) predict (the real "
+            + "server the kernel\nwill choose for a client). \(program) --help-extensions lists them; man 8 ipvsctl "
+            + "has it all.\n"
     }
 
     /// `ipvsctl --help-extensions`.
@@ -199,7 +200,8 @@ public enum IPVSCtlDocumentation {
         var parts: [String] = []
         if !required.isEmpty {
             let each = required.map { _, names in
-                names.count == 1 ? names[0] : "one of " + names.dropLast().joined(separator: ", ") + " or " + names.last!
+                names.count == 1
+                    ? names[0] : "one of " + names.dropLast().joined(separator: ", ") + " or " + names.last!
             }
             parts.append("Requires " + each.joined(separator: " and ") + ".")
         }

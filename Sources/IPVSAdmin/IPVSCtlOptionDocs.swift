@@ -56,7 +56,9 @@ public enum IPVSCtlOptionDocs {
             return Entry(
                 .command, "tcp tcpfin udp",
                 "Set the connection timeouts in seconds (three words after the options; 0 leaves one unchanged).")
-        case .help: return Entry(.command, nil, "Print the usage text.")
+        case .help:
+            return Entry(
+                .command, nil, "Print the usage text; --help adds a pointer to ipvsctl's extensions, -h does not.")
         case .version: return Entry(.command, nil, "Print the version.")
         case .restore:
             return Entry(.command, nil, "Read commands, one a line as --save writes them, from standard input.")
@@ -77,7 +79,8 @@ public enum IPVSCtlOptionDocs {
         case .persistent:
             return Entry(
                 .service, "timeout",
-                "Persistent service; the optional timeout in seconds (default \(IPVSAdmParser.defaultPersistentTimeout)).")
+                "Persistent service; the optional timeout in seconds (default "
+                    + "\(IPVSAdmParser.defaultPersistentTimeout)).")
         case .netmask:
             return Entry(.service, "netmask", "Persistence granularity: a netmask (IPv4) or a prefix length (IPv6).")
         case .onePacket: return Entry(.service, nil, "One-packet scheduling (UDP and firewall-mark services).")

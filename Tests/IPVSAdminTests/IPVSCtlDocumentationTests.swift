@@ -105,10 +105,12 @@ struct IPVSCtlDocumentationTests {
         let file = NSTemporaryDirectory() + "ipvsctl-completion-\(getpid()).fish"
         try script.write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let result = try Self.run("/usr/bin/fish", ["--no-config", "-c", "source \(file); complete -C 'ipvsctl --tun-t'"])
+        let result = try Self.run(
+            "/usr/bin/fish", ["--no-config", "-c", "source \(file); complete -C 'ipvsctl --tun-t'"])
         #expect(result.status == 0, "\(result.error)")
         #expect(result.output.hasPrefix("--tun-type"), "\(result.output)")
-        let values = try Self.run("/usr/bin/fish", ["--no-config", "-c", "source \(file); complete -C 'ipvsctl --tun-type '"])
+        let values = try Self.run(
+            "/usr/bin/fish", ["--no-config", "-c", "source \(file); complete -C 'ipvsctl --tun-type '"])
         #expect(values.output.split(separator: "\n").map { String($0.prefix { $0 != "\t" }) } == ["gre", "gue", "ipip"]
             || values.output.split(separator: "\n").map { String($0.prefix { $0 != "\t" }) } == ["ipip", "gue", "gre"],
             "\(values.output)")

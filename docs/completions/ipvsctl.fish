@@ -11,7 +11,7 @@ complete -c ipvsctl -s a -l add-server -d 'Add a real server to a virtual servic
 complete -c ipvsctl -s e -l edit-server -d 'Change a real server of a virtual service'
 complete -c ipvsctl -s d -l delete-server -d 'Delete a real server from a virtual service'
 complete -c ipvsctl -l set -d 'Set the connection timeouts in seconds (three words after the options; 0 leaves one unchanged)'
-complete -c ipvsctl -s h -l help -d 'Print the usage text'
+complete -c ipvsctl -s h -l help -d 'Print the usage text; --help adds a pointer to ipvsctl’s extensions, -h does not'
 complete -c ipvsctl -s v -l version -d 'Print the version'
 complete -c ipvsctl -s R -l restore -d 'Read commands, one a line as --save writes them, from standard input'
 complete -c ipvsctl -s S -l save -d 'Write the table as commands --restore reads'

@@ -124,6 +124,9 @@ public enum IPVSCtlDocumentation {
         }
         m.section("PREDICT")
         m.paragraph(predictSummary)
+        for option in IPVSCtlOptionDocs.predictOptions {
+            m.tagged(option.spellings, argument: option.argument, text: option.text)
+        }
         m.section("JSON OUTPUT")
         m.paragraph(
             "With --json a listing prints one JSON document, on one line: {\"schema\":\"\(IPVSAdmJSON.schema)\", "
@@ -310,6 +313,16 @@ public enum IPVSCtlDocumentation {
                     argumentName: option.argument, text: option.summary, values: option.values,
                     dynamic: option.long == "netns" ? .networkNamespaces : nil, key: nil))
         }
+        // predict's own options (the service options are ipvsadm's, already there).
+        for option in IPVSCtlOptionDocs.predictOptions {
+            let long = String(option.spellings.last!.dropFirst(2))
+            guard !all.contains(where: { $0.long == long }) else { continue }
+            all.append(
+                Completable(
+                    shorts: [], long: long, argument: option.argument == nil ? .none : .required,
+                    argumentName: option.argument, text: "predict: " + option.text, values: option.values,
+                    dynamic: nil, key: nil))
+        }
         return all
     }
 
@@ -367,6 +380,7 @@ public enum IPVSCtlDocumentation {
             guard let command = IPVSCtlOptionDocs.command(o.key) else { continue }
             s += "            \(o.spellings.joined(separator: "|"))) command=\(command.name); break ;;\n"
         }
+        s += "            predict) command=predict; break ;;\n"
         s += """
                     esac
                 done
@@ -377,6 +391,8 @@ public enum IPVSCtlDocumentation {
         for command in IPVSAdmCommand.allCases {
             s += "        \(command.name)) words=\"\(words(after: command).joined(separator: " "))\" ;;\n"
         }
+        let predictWords = IPVSCtlOptionDocs.predictOptions.flatMap(\.spellings) + ["--netns"]
+        s += "        predict) words=\"\(predictWords.joined(separator: " "))\" ;;\n"
         var first = IPVSCtlOptionDocs.options.filter { $0.entry.group == .command }.flatMap(\.spellings)
         first += IPVSCtlExtensions.options.map { "--\($0.long)" }
         first.append("predict")

@@ -59,6 +59,38 @@ struct IPVSCtlDocumentationTests {
         }
     }
 
+    /// predict parses its own options; every one the documents list must be one it accepts, and each is in the man
+    /// page and the completions.
+    @Test func everyDocumentedPredictOptionIsAcceptedAndDocumented() throws {
+        let manual = IPVSCtlDocumentation.manual()
+        for option in IPVSCtlOptionDocs.predictOptions {
+            for spelling in option.spellings {
+                var words = ["--client", "10.1.1.1"]
+                switch spelling {
+                case "-f", "--fwmark-service": words += [spelling, "5", "--to", "10.0.0.1:80"]
+                case "-6", "--ipv6":
+                    words = ["-f", "5", spelling, "--to", "[2001:db8::1]:80", "--client", "2001:db8::9"]
+                case "--to": words += ["-f", "5", "--to", "10.0.0.1:80"]
+                case "--protocol": words += ["-f", "5", "--to", "10.0.0.1:80", "--protocol", option.values[1]]
+                case "--client": words = ["-t", "10.0.0.1:80", "--client", "10.1.1.1:4000"]
+                case "--json": words += ["-t", "10.0.0.1:80", "--json"]
+                default: words += [spelling, "10.0.0.1:80"]
+                }
+                do throws(IPVSAdmExit) { _ = try IPVSCtlPredictCommand.parse(words) } catch {
+                    Issue.record("predict \(words): \(error.standardError)")
+                }
+                #expect(manual.contains("\\fB" + spelling.replacingOccurrences(of: "-", with: "\\-") + "\\fR"))
+            }
+            let long = option.spellings.last!
+            for shell in IPVSCtlExtensions.Shell.allCases {
+                let script = IPVSCtlDocumentation.completionScript(shell)
+                #expect(script.contains(shell == .fish ? "-l \(long.dropFirst(2))" : long), "\(shell): \(long)")
+            }
+        }
+        // And predict refuses what it does not know, so the check above can fail.
+        #expect(throws: IPVSAdmExit.self) { try IPVSCtlPredictCommand.parse(["-t", "10.0.0.1:80", "--nosuch"]) }
+    }
+
     /// The man page's per-command lines come from CommandOptionMatrix.
     @Test func theManPageSaysWhatEachCommandTakesAsTheMatrixDoes() {
         let manual = IPVSCtlDocumentation.manual()
@@ -89,6 +121,9 @@ struct IPVSCtlDocumentationTests {
         #expect(try complete(["ipvsctl", "-L", "--js"]) == ["--json"])
         #expect(try complete(["ipvsctl", "-a", "--js"]).isEmpty)
         #expect(try complete(["ipvsctl", "--generate-completion-script", "z"]) == ["zsh"])
+        #expect(try complete(["ipvsctl", "pre"]) == ["predict"])
+        #expect(try complete(["ipvsctl", "predict", "-t", "10.0.0.1:80", "--cl"]) == ["--client"])
+        #expect(try complete(["ipvsctl", "predict", "-f", "5", "--protocol", "u"]) == ["udp"])
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/zsh"), "zsh is not installed"))

@@ -27,6 +27,9 @@ _ipvsctl() {
         --tun-port) COMPREPLY=(); return ;;
         --netns) COMPREPLY=($(compgen -W "$(ls /run/netns 2>/dev/null)" -- "$cur")); return ;;
         --generate-completion-script) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")); return ;;
+        --client) COMPREPLY=(); return ;;
+        --to) COMPREPLY=(); return ;;
+        --protocol) COMPREPLY=($(compgen -W "tcp udp sctp" -- "$cur")); return ;;
     esac
     local command="" word
     for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
@@ -45,6 +48,7 @@ _ipvsctl() {
             -S|--save) command=save; break ;;
             --start-daemon) command=start-daemon; break ;;
             --stop-daemon) command=stop-daemon; break ;;
+            predict) command=predict; break ;;
         esac
     done
     local words
@@ -63,6 +67,7 @@ _ipvsctl() {
         restore) words="--dry-run --netns" ;;
         save) words="-n --numeric --json --netns" ;;
         zero) words="-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 --netns" ;;
+        predict) words="-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 --client --to --protocol --json --netns" ;;
         *) words="-A --add-service -E --edit-service -D --delete-service -C --clear -L -l --list -Z --zero -a --add-server -e --edit-server -d --delete-server --set -h --help -v --version -R --restore -S --save --start-daemon --stop-daemon --json --netns --dry-run --help-extensions --generate-completion-script --generate-manual predict" ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))

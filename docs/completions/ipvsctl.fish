@@ -64,3 +64,6 @@ complete -c ipvsctl -l dry-run -d 'With -R read the restore input as -R does and
 complete -c ipvsctl -l help-extensions -d 'Print what ipvsctl adds to ipvsadm’s command line'
 complete -c ipvsctl -l generate-completion-script -x -a 'bash zsh fish' -d 'Print the completion script for bash, zsh or fish'
 complete -c ipvsctl -l generate-manual -d 'Print the ipvsctl(8) manual page (roff)'
+complete -c ipvsctl -l client -x -d 'predict The client (repeatable; each is predicted from the same reading of the table)'
+complete -c ipvsctl -l to -x -d 'predict With -f the packet’s destination address and port'
+complete -c ipvsctl -l protocol -x -a 'tcp udp sctp' -d 'predict With -f the packet’s protocol (default tcp)'

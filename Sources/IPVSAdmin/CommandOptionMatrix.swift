@@ -36,10 +36,11 @@ public enum CommandOptionMatrix {
 
     /// The rule for `option` with `command`.
     public static func rule(_ command: IPVSAdmCommand, _ option: IPVSAdmOption) -> OptionRule {
-        let row = rows[command]!
-        let character = row[row.index(row.startIndex, offsetBy: option.rawValue)]
-        return OptionRule(rawValue: character)!
+        rules[command]![option.rawValue]
     }
+
+    /// `rows` read once into rules: `-R` checks every line against the table.
+    static let rules: [IPVSAdmCommand: [OptionRule]] = rows.mapValues { $0.map { OptionRule(rawValue: $0)! } }
 
     /// ipvsadm's `generic_opt_check`: the message of the first violation in column order, or nil.
     public static func violation(_ command: IPVSAdmCommand, _ options: IPVSAdmOptionSet) -> String? {

@@ -6,10 +6,13 @@
 //    walks every service and destination of every namespace every 2 s).
 // 2. In a fresh namespace B: the same rules through `ipvsadm -R`, timed end to end (process start included:
 //    `nsenter --net=B ipvsadm -R`, nsenter execs ipvsadm without forking); then the mirror's load again in a fresh
-//    namespace C. The load ratio is ipvsadm's time over the mean of the two mirror loads around it.
+//    namespace C. The load ratio is ipvsadm's time over the mean of the two mirror loads around it. Then
+//    `ipvsctl -R` of the same script in a fresh namespace D (ratio: ipvsadm -R's time over it; D must then hold B's
+//    table), and D emptied.
 // 3. Our read of B's table (the very table ipvsadm loaded; checked equal to A's), `ipvsadm -Ln` of it, our read
 //    again: the dump ratio is ipvsadm's time over the mean of our two. The emulated VM shares a busy host and its
-//    speed drifts over minutes; bracketing keeps each ratio's two sides close in time.
+//    speed drifts over minutes; bracketing keeps each ratio's two sides close in time. `ipvsctl -Ln` runs first and
+//    last around those three (ratio: ipvsadm's time over the mean of both), and its output must equal ipvsadm's.
 // Prints one JSON line. Fresh namespaces matter: a flushed table keeps its destinations on a trash list that every
 // later add scans (ip_vs_ctl.c ip_vs_trash_get_dest).
 import Foundation
@@ -28,13 +31,20 @@ func tool(_ name: String) throws -> String {
     throw Failure(description: "\(name) not found")
 }
 
-/// Runs a command with `input` on stdin and stdout to /dev/null; returns its wall time.
+/// Runs a command with `input` on stdin and stdout to /dev/null (or to the file `output`); returns its wall time.
 @discardableResult
-func run(_ executable: String, _ arguments: [String], input: Data? = nil) throws -> Duration {
+func run(_ executable: String, _ arguments: [String], input: Data? = nil, output: String? = nil) throws -> Duration {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
+    if let output {
+        guard FileManager.default.createFile(atPath: output, contents: nil),
+            let file = FileHandle(forWritingAtPath: output)
+        else { throw Failure(description: "cannot create \(output)") }
+        process.standardOutput = file
+    } else {
+        process.standardOutput = FileHandle.nullDevice
+    }
     let pipe = Pipe()
     if input != nil { process.standardInput = pipe }
     let clock = ContinuousClock()
@@ -129,22 +139,44 @@ if offline {
     exit(0)
 }
 
+/// ipvsctl, built next to this program (tools/bench/kernel-sync builds both).
+let ipvsctl: String = {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    let exe = String(decoding: buffer[..<max(0, n)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("ipvsctl").path
+}()
+guard access(ipvsctl, X_OK) == 0 else { throw Failure(description: "no ipvsctl next to kernel-sync: \(ipvsctl)") }
+
 let ip = try tool("ip")
 let nsenter = try tool("nsenter")
 let ipvsadm = try tool("ipvsadm")
+// Both tools are started once before anything is timed. In this VM the host's files arrive over 9p and each boot
+// starts with an empty page cache: the first start of ipvsctl reads the Swift runtime (about 7 MiB of libraries)
+// through emulated I/O and took 5–10 s, ipvsadm's first start (its libnl is already loaded by then) well under one.
+// That is a cost of the VM's file system, not of either tool; it is reported apart, as *_cold_start_s.
+let ctlColdStart = try run(ipvsctl, ["-v"])
+let admColdStart = try run(ipvsadm, ["-v"])
+let ctlWarmStart = try run(ipvsctl, ["-v"])
+let admWarmStart = try run(ipvsadm, ["-v"])
+progress("cold starts: ipvsctl \(ctlColdStart), ipvsadm \(admColdStart); warm: \(ctlWarmStart), \(admWarmStart)")
 let suffix = String(getpid())
 let nsA = "ks-mirror-\(suffix)"
 let nsB = "ks-ipvsadm-\(suffix)"
 let nsC = "ks-mirror2-\(suffix)"
+let nsD = "ks-ipvsctl-\(suffix)"
 try run(ip, ["netns", "add", nsA])
 try run(ip, ["netns", "add", nsB])
 try run(ip, ["netns", "add", nsC])
+try run(ip, ["netns", "add", nsD])
 // Loopback up: until a namespace has a local routing table the kernel refuses every IPv4 destination as not unicast
 // (ip_vs_ctl.c ip_vs_new_dest → inet_addr_type, which answers RTN_BROADCAST without a table).
 try run(ip, ["-n", nsA, "link", "set", "lo", "up"])
 try run(ip, ["-n", nsB, "link", "set", "lo", "up"])
 try run(ip, ["-n", nsC, "link", "set", "lo", "up"])
+try run(ip, ["-n", nsD, "link", "set", "lo", "up"])
 defer {
+    _ = try? run(ip, ["netns", "delete", nsD])
     _ = try? run(ip, ["netns", "delete", nsA])
     _ = try? run(ip, ["netns", "delete", nsB])
     _ = try? run(ip, ["netns", "delete", nsC])
@@ -176,15 +208,33 @@ let (secondLoad, secondLoadTime) = try measure { try second.apply(desired) }
 guard secondLoad.converged else { throw Failure(description: "second load failed") }
 progress("second mirror load took \(secondLoadTime)")
 try second.apply([])
+// `ipvsctl -R` of ipvsadm's script, in a fresh namespace D; then D is read back (it must hold ipvsadm's table) and
+// emptied.
+let ctlRestoreTime = try run(nsenter, ["--net=/run/netns/\(nsD)", "--", ipvsctl, "-R"], input: script.data(using: .utf8)!)
+progress("ipvsctl -R took \(ctlRestoreTime)")
+let ctlMirror = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsD)", timeout: .seconds(120))
+let tableD = try ctlMirror.read()
+try ctlMirror.apply([])
 // The emulated VM shares its host: its speed drifts over minutes. Our dump is timed right before and right after
 // `ipvsadm -Ln`, and the ratio taken against their mean.
+// `ipvsctl -Ln` is timed the same way, end to end, first and last: ctl, mirror read, ipvsadm, mirror read, ctl.
 let reader = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsB)", timeout: .seconds(120))
+let ctlListBefore = try run(
+    nsenter, ["--net=/run/netns/\(nsB)", "--", ipvsctl, "-Ln"], output: "/tmp/kernel-sync-ipvsctl-Ln")
+progress("ipvsctl -Ln took \(ctlListBefore)")
 let (tableB, dumpBefore) = try measure { try reader.read() }
 progress("our read of ipvsadm's table took \(dumpBefore)")
-let listTime = try run(nsenter, ["--net=/run/netns/\(nsB)", "--", ipvsadm, "-Ln"])
+let listTime = try run(
+    nsenter, ["--net=/run/netns/\(nsB)", "--", ipvsadm, "-Ln"], output: "/tmp/kernel-sync-ipvsadm-Ln")
 progress("ipvsadm -Ln took \(listTime)")
 let (_, dumpAfter) = try measure { try reader.read() }
 progress("our read of ipvsadm's table took \(dumpAfter)")
+let ctlListAfter = try run(nsenter, ["--net=/run/netns/\(nsB)", "--", ipvsctl, "-Ln"])
+progress("ipvsctl -Ln took \(ctlListAfter)")
+let ctlListing = FileManager.default.contents(atPath: "/tmp/kernel-sync-ipvsctl-Ln")
+let admListing = FileManager.default.contents(atPath: "/tmp/kernel-sync-ipvsadm-Ln")
+let sameListing = ctlListing != nil && ctlListing == admListing
+let listedLines = admListing.map { $0.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } } ?? 0
 let dumpB = (dumpBefore + dumpAfter) / 2
 var handle = try IPVSHandle(networkNamespace: "/run/netns/\(nsB)", timeout: .seconds(120))
 let (serviceDump, serviceDumpTime) = try measure { try handle.services().count }
@@ -202,6 +252,10 @@ let destinations = tableB.reduce(0) { $0 + $1.destinations.count }
 
 let loadRatio = seconds(restoreTime) / seconds((loadTime + secondLoadTime) / 2)
 let dumpRatio = seconds(listTime) / seconds(dumpB)
+let ctlList = (ctlListBefore + ctlListAfter) / 2
+let ctlListRatio = seconds(listTime) / seconds(ctlList)
+let ctlRestoreRatio = seconds(restoreTime) / seconds(ctlRestoreTime)
+let ctlSameTable = normalized(tableD) == normalized(tableB)
 let json: [(String, String)] = [
     ("services", "\(serviceCount)"),
     ("destinations_per_service", "\(destinationsPerService)"),
@@ -237,8 +291,25 @@ let json: [(String, String)] = [
     ("idle_pass_s", String(format: "%.3f", seconds(idleTime))),
     ("delete_all_messages", "\(empty.mutatingMessages)"),
     ("delete_all_s", String(format: "%.3f", seconds(emptyTime))),
+    ("ipvsctl_restore_s", String(format: "%.3f", seconds(ctlRestoreTime))),
+    ("ipvsctl_restore_ratio", String(format: "%.1f", ctlRestoreRatio)),
+    ("ipvsctl_restore_same_table", "\(ctlSameTable)"),
+    ("ipvsctl_list_s", String(format: "%.3f", seconds(ctlList))),
+    (
+        "ipvsctl_list_before_after_s",
+        "[\(String(format: "%.3f", seconds(ctlListBefore))), \(String(format: "%.3f", seconds(ctlListAfter)))]"
+    ),
+    ("ipvsctl_list_ratio", String(format: "%.1f", ctlListRatio)),
+    ("ipvsctl_list_identical", "\(sameListing)"),
+    ("listed_lines", "\(listedLines)"),
+    ("ipvsctl_cold_start_s", String(format: "%.3f", seconds(ctlColdStart))),
+    ("ipvsadm_cold_start_s", String(format: "%.3f", seconds(admColdStart))),
+    ("ipvsctl_warm_start_s", String(format: "%.3f", seconds(ctlWarmStart))),
+    ("ipvsadm_warm_start_s", String(format: "%.3f", seconds(admWarmStart))),
     ("target_load_25x", "\(loadRatio >= 25)"),
     ("target_dump_5x", "\(dumpRatio >= 5)"),
     ("target_one_change_one_message", "\(change.mutatingMessages == 1)"),
+    ("target_ipvsctl_restore_25x", "\(ctlRestoreRatio >= 25)"),
+    ("target_ipvsctl_list_5x", "\(ctlListRatio >= 5)"),
 ]
 print("{" + json.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")

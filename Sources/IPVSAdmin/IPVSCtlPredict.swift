@@ -162,6 +162,14 @@ public enum IPVSPredictor {
 
         // 3. A persistence template (ip_vs_sched_persist → ip_vs_ct_in_get, ip_vs_check_template).
         var templateDestination: DestinationKey? = nil
+        if service.isPersistent, let pe = service.persistenceEngine {
+            // ip_vs_pe_sip.c: templates are matched by the SIP Call-ID in the packet's payload.
+            reasons.append("the \(pe) persistence engine matches templates by data in the packet (the SIP Call-ID), "
+                           + "which a client address does not give")
+            let available = q.destinations.filter { $0.server.weight > 0 }.map(\.server.key)
+            return IPVSPrediction(verdict: available.isEmpty ? .none : .unknown, basis: .template,
+                                  candidates: available, reasons: reasons)
+        }
         if service.isPersistent {
             let key = PersistenceTemplateKey(service: service, flow: flow)
             if let t = q.connections.first(where: { matches($0, key) }) {

@@ -96,6 +96,16 @@ struct IPVSCtlPredictTests {
                 == .destination(key("10.0.1.1")))
     }
 
+    @Test("A SIP persistence engine's templates depend on the payload: cannot be known")
+    func sipEngine() {
+        var svc = VirtualService(.address(.udp, Self.vip, port: 5060), scheduler: .wlc, flags: .persistent,
+                                 persistenceTimeout: 60, persistenceEngine: "sip")
+        svc.netmask = UInt32.max
+        let p = predict(svc, [dest("10.0.1.2"), dest("10.0.1.1")])
+        #expect(p.verdict == .unknown)
+        #expect(p.candidates == [key("10.0.1.2"), key("10.0.1.1")])
+    }
+
     @Test("rr with several servers available: hidden state, exit 3, every available server a candidate")
     func roundRobinIsHidden() {
         let list = [dest("10.0.1.3"), dest("10.0.1.2", weight: 0), dest("10.0.1.1")]

@@ -8,6 +8,7 @@ extension VerificationReport {
     ///       "schema": "swift-ipvs/verify-report/1",
     ///       "passed": bool,                      // something checked, no mismatch, no unexplained violation
     ///       "lifecycle": "inactive-until-end" | "active-until-end" | "tracked",
+    ///       "startState": "replay-additions" | "fresh-over-list",
     ///       "firstTimeNs": int|null, "lastTimeNs": int|null,   // capture clock, ns since the Unix epoch
     ///       "summary": {"connections", "checked", "matched", "mismatched", "notForwarded", "noService",
     ///                   "agreement": number|null (matched / checked), "persistenceViolations",
@@ -40,6 +41,7 @@ extension VerificationReport {
             w.field("schema", VerificationReport.schema)
             w.field("passed", passed)
             w.field("lifecycle", lifecycle.name)
+            w.field("startState", startState.rawValue)
             w.field("firstTimeNs", firstTime.map { Int($0.nanoseconds) })
             w.field("lastTimeNs", lastTime.map { Int($0.nanoseconds) })
             w.key("summary")

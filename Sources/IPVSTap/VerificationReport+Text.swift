@@ -12,6 +12,9 @@ extension VerificationReport {
         out += " — agreement \(s.agreement.map { Self.percent($0) } ?? "n/a")"
         out += passed ? " — PASS\n" : " — FAIL\n"
         out += "Assumption: \(lifecycle.explanation)\n"
+        out += startState == .replayAdditions
+            ? "Scheduler state: as left by adding each service's destinations one at a time, deepest first\n"
+            : "Scheduler state: initialised over each service's finished list\n"
         if let first = firstTime, let last = lastTime {
             out += "Capture: \(Self.seconds(last.nanoseconds - min(last.nanoseconds, first.nanoseconds))) s\n"
         }

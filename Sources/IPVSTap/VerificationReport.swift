@@ -100,6 +100,7 @@ public struct VerificationReport: Sendable {
     }
 
     public var lifecycle: ConnectionLifecycle
+    public var startState: SchedulerStartState
     public var firstTime: CaptureTime?
     public var lastTime: CaptureTime?
     public var summary: Summary

@@ -39,17 +39,33 @@ public enum ConnectionLifecycle: Hashable, Sendable {
     }
 }
 
+/// How the verifier rebuilds a service's scheduler state from a table snapshot. A snapshot has the destinations,
+/// their order and counters, not the scheduler's private state, which for wrr depends on the history of edits
+/// (ip_vs_wrr.c `ip_vs_wrr_dest_changed` keeps the current weight `cw` across changes) and for mh on each
+/// destination's `last_weight`.
+public enum SchedulerStartState: String, Hashable, Sendable {
+    /// The service as created empty and given its destinations one `ipvsadm -a` at a time, deepest in the list
+    /// first (the kernel adds at the head), then the snapshot's counters: what `ipvsadm -R`, kube-proxy or any tool
+    /// that builds a table by successive additions leaves, before any traffic. The default.
+    case replayAdditions = "replay-additions"
+    /// The scheduler initialised over the finished list (`init_service` after the fact): rr and wrr from their
+    /// first pick.
+    case freshOverList = "fresh-over-list"
+}
+
 /// How the verifier runs.
 public struct VerifierOptions: Hashable, Sendable {
     public var lifecycle: ConnectionLifecycle
+    public var startState: SchedulerStartState
     /// The director's `expire_quiescent_template` sysctl.
     public var persistence: PersistenceSettings
     /// Keep a verdict for every connection (true), or only for those that did not agree (false: for long captures).
     public var recordEveryConnection: Bool
 
-    public init(lifecycle: ConnectionLifecycle = .inactiveUntilEnd,
+    public init(lifecycle: ConnectionLifecycle = .inactiveUntilEnd, startState: SchedulerStartState = .replayAdditions,
                 persistence: PersistenceSettings = PersistenceSettings(), recordEveryConnection: Bool = true) {
         self.lifecycle = lifecycle
+        self.startState = startState
         self.persistence = persistence
         self.recordEveryConnection = recordEveryConnection
     }
@@ -108,8 +124,19 @@ public struct Verifier: Sendable {
             let key = s.service.key
             guard servers[key] == nil else { throw .serviceExists(key) }
             do throws(IPVSConfigurationError) {
-                servers[key] = try VirtualServer(s.service, kernelOrder: s.destinations,
-                                                 settings: options.persistence)
+                switch options.startState {
+                case .freshOverList:
+                    servers[key] = try VirtualServer(s.service, kernelOrder: s.destinations,
+                                                     settings: options.persistence)
+                case .replayAdditions:
+                    var server = try VirtualServer(s.service, servers: s.destinations.reversed().map(\.server),
+                                                   settings: options.persistence)
+                    for d in s.destinations {
+                        server.setCounters(of: d.key, active: d.activeConnections, inactive: d.inactiveConnections,
+                                           persistent: d.persistentConnections, overloaded: d.overloaded)
+                    }
+                    servers[key] = server
+                }
             } catch {
                 throw .configuration(key, error)
             }
@@ -203,7 +230,8 @@ public struct Verifier: Sendable {
             tracked[flow] = nil
         }
 
-        var server = servers[key]!
+        // Taken out of the dictionary while it changes, so that its storage stays uniquely referenced (no copy).
+        var server = servers.removeValue(forKey: key)!
         tallies[key]!.addWeightShares(server.destinations)
         let templateKey = server.service.isPersistent ? PersistenceTemplateKey(service: server.service, flow: flow) : nil
         let predicted = server.newConnection(flow, now: Self.timestamp(now))
@@ -269,7 +297,7 @@ public struct Verifier: Sendable {
         servers[key]?.connectionClosed(flow, now: Self.timestamp(time))
     }
 
-    /// Lets time pass to `time`: tracked connections and persistence templates whose timers ran out expire.
+    /// Lets time pass to `time`: tracked connections whose timers ran out expire.
     public mutating func advance(to time: CaptureTime) {
         if time > clock { clock = time }
         while let (deadline, flow) = timers.popDue(clock) {
@@ -279,8 +307,7 @@ public struct Verifier: Sendable {
                 servers[key]?.connectionClosed(flow, now: Self.timestamp(deadline))
             }
         }
-        let now = Self.timestamp(clock)
-        for key in serviceOrder where servers[key] != nil { servers[key]!.advance(to: now) }
+        // Persistence templates expire as each service is next used (VirtualServer advances its own clock).
     }
 
     /// The model's current state of service `key` (its destinations and counters), e.g. to compare with the
@@ -308,7 +335,7 @@ public struct Verifier: Sendable {
                 key: key, service: server?.service, connections: tally.connections, matched: tally.matched,
                 mismatched: tally.mismatched, notForwarded: tally.notForwarded, destinations: rows))
         }
-        return VerificationReport(lifecycle: options.lifecycle, firstTime: firstTime,
+        return VerificationReport(lifecycle: options.lifecycle, startState: options.startState, firstTime: firstTime,
                                   lastTime: firstTime == nil ? nil : clock, summary: summary, services: services,
                                   tableChanges: changes, connections: verdicts, persistenceViolations: violations)
     }

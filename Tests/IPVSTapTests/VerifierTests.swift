@@ -77,18 +77,35 @@ struct VerifierTests {
         #expect(report.summary.mismatched == 1)
     }
 
-    @Test("wrr 3:1: the kernel's sequence A A A B repeats")
+    @Test("wrr 3:1 built by additions: .1 .2 at cw 1, then .1 .1 .1 .2 repeats")
     func weightedRoundRobin() throws {
         let table = [Self.snapshot(.wrr, [Self.rs(1, weight: 3), Self.rs(2, weight: 1)])]
-        let good = Array(repeating: [1, 1, 1, 2], count: 5).flatMap { $0 }
+        let good = [1, 2] + Array(repeating: [1, 1, 1, 2], count: 4).flatMap { $0 } + [1, 1]
         let report = try Verifier.verify(Self.stream(good), table: table)
-        #expect(report.passed)
+        #expect(report.passed, Comment(rawValue: report.text()))
         #expect(report.services[0].destinations.map(\.expectedByWeight) == [15, 5])
         // Plain alternation has the right servers and the wrong order and shares.
         let bad = Array(repeating: [1, 2], count: 10).flatMap { $0 }
         let failed = try Verifier.verify(Self.stream(bad), table: table)
         #expect(!failed.passed)
-        #expect(failed.mismatches.first?.index == 1)
+        #expect(failed.mismatches.first?.index == 3)  // .1 .2 .1 agree, then .2 where wrr gives .1
+    }
+
+    @Test("wrr's start state: a table built by additions leaves cw at 1, not at the largest weight")
+    func weightedRoundRobinStartState() throws {
+        // Added .1 (4), .2 (3), .3 (2), .4 (1): the list is .4 .3 .2 .1. ip_vs_wrr_dest_changed keeps cw: it is 1 from
+        // the empty service's init (mw = 0 - (0 - 1)), stays 1 while weights come in, so the walk starts with cw 1.
+        let table = [Self.snapshot(.wrr, [Self.rs(4, weight: 1), Self.rs(3, weight: 2), Self.rs(2, weight: 3),
+                                          Self.rs(1, weight: 4)])]
+        let kernel = [4, 3, 2, 1, /* cw 4 */ 1, /* cw 3 */ 2, 1, /* cw 2 */ 3, 2, 1, /* cw 1 */ 4, 3, 2, 1]
+        let replayed = try Verifier.verify(Self.stream(kernel), table: table)
+        #expect(replayed.passed, Comment(rawValue: replayed.text()))
+        // Initialised over the finished list, wrr starts at cw 4 and disagrees from the first connection.
+        let fresh = try Verifier.verify(Self.stream(kernel), table: table,
+                                        options: VerifierOptions(startState: .freshOverList))
+        #expect(fresh.mismatches.first?.index == 0)
+        #expect(try Verifier.verify(Self.stream([1, 2, 1, 3, 2, 1, 4, 3, 2, 1]), table: table,
+                                    options: VerifierOptions(startState: .freshOverList)).passed)
     }
 
     @Test("Table changes apply at their time: an added destination and a drained one")
@@ -263,6 +280,7 @@ struct VerifierTests {
         #expect(object["schema"] as? String == "swift-ipvs/verify-report/1")
         #expect(object["passed"] as? Bool == false)
         #expect(object["lifecycle"] as? String == "inactive-until-end")
+        #expect(object["startState"] as? String == "replay-additions")
         let summary = try #require(object["summary"] as? [String: Any])
         #expect(summary["connections"] as? Int == 2)
         #expect(summary["matched"] as? Int == 1)

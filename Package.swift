@@ -97,7 +97,7 @@ let package = Package(
         // A drop-in replacement for ipvsadm.
         .executableTarget(
             name: "ipvsctl",
-            dependencies: ["IPVSAdmin", "IPVSCore", "IPVSNetlink"],
+            dependencies: ["IPVSAdmin", "IPVSCore", "IPVSNetlink", "IPVSTap"],
             path: "Sources/ipvsctl",
             swiftSettings: strictSettings
         ),
@@ -128,7 +128,7 @@ let package = Package(
         // kernel VM (tools/vm/run), where a skip is a failure. See README "Kernel tests".
         .testTarget(
             name: "KernelTests",
-            dependencies: ["IPVSCore", "CIPVSLinux", "IPVSNetlink"],
+            dependencies: ["IPVSCore", "CIPVSLinux", "IPVSNetlink", "IPVSTap"],
             path: "Tests/KernelTests",
             swiftSettings: strictSettings
         ),

@@ -24,11 +24,15 @@ enum IPVSCtl {
                     + "Are you sure that IP Virtual Server is built in the kernel or as module?\n")
             return 2
         }
-        // Beyond ipvsadm: `ipvsctl predict …` (Predict.swift) and `-R --dry-run` (RestoreDryRun.swift).
+        // Beyond ipvsadm: `ipvsctl predict …` (Predict.swift), `ipvsctl verify …` (Verify.swift) and `-R --dry-run`
+        // (RestoreDryRun.swift).
         if arguments.count > 1 && arguments[1] == "predict" {
             return session.predict(Array(arguments.dropFirst(2)), json: extensions.json)
         }
         if extensions.dryRun { return session.dryRun(arguments, json: extensions.json) }
+        if arguments.count > 1 && arguments[1] == "verify" {
+            return session.verify(Array(arguments.dropFirst(2)), json: extensions.json)
+        }
         if extensions.json { return session.processJSON(arguments) }
         if arguments.count == 1 {
             return session.listAll(format: [])

@@ -1,0 +1,282 @@
+import Glibc
+import IPVSCore
+import IPVSNetlink
+import IPVSTap
+import Synchronization
+
+/// `ipvsctl verify`: captures the traffic of virtual services (live, or from a pcap file), and checks every new
+/// connection the kernel balanced against IPVSCore's prediction for the kernel's table (IPVSTap `Verifier`).
+///
+///     ipvsctl verify (--interface IF | --read FILE) [--count N] [--duration SECONDS]
+///                    [-t|-u|--sctp-service ADDRESS:PORT]... [-f MARK]... [--json]
+///                    [--lifecycle tracked|inactive|active] [--kernel-counters] [--lag SECONDS]
+///
+/// Exit status: 0 when every connection checked agreed (and at least one was), 1 when one did not or none could be
+/// checked, 2 for a wrong command line or a failure (capture, table).
+struct VerifyCommand {
+    var interface: String? = nil
+    var readFile: String? = nil
+    var count: Int? = nil
+    var duration: Double? = nil
+    var services: [ServiceKey] = []
+    var json = false
+    var lifecycle = "tracked"
+    /// --read only: start from the kernel's current counters rather than zero.
+    var kernelCounters = false
+    var lagSeconds = 1.0
+
+    static let usage = """
+        Usage: ipvsctl verify (--interface IF | --read FILE.pcap) [options]
+        Captures the traffic of IPVS virtual services and checks that the kernel sent every new connection to the
+        real server IPVSCore predicts for the kernel's table.
+          -i, --interface IF       capture live on IF (any: every interface) in this network namespace
+          -r, --read FILE          read a pcap or pcapng capture instead
+          -c, --count N            stop after N new connections (live)
+          -d, --duration SECONDS   stop after SECONDS (live; default: until --count, or Ctrl-C)
+          -t, --tcp-service ADDRESS:PORT   watch this service (repeatable; default: every service)
+          -u, --udp-service ADDRESS:PORT
+              --sctp-service ADDRESS:PORT
+          -f, --fwmark-service MARK
+              --json               the report as JSON (schema swift-ipvs/verify-report/1)
+              --lifecycle MODE     tracked (default: every captured packet drives the kernel's state machine),
+                                   inactive or active (what the lc family's counters assume of every connection)
+              --kernel-counters    with --read: start from the kernel's counters now (default: zero, a capture
+                                   that began on a fresh table)
+              --lag SECONDS        how long a new connection waits for its forwarded copy (default 1)
+        Exit status: 0 all agree, 1 a disagreement or nothing checked, 2 an error.
+
+        """
+
+    struct UsageError: Error {
+        var message: String
+    }
+
+    static func parse(_ arguments: [String]) throws(UsageError) -> VerifyCommand {
+        var c = VerifyCommand()
+        var i = 0
+        func value(_ option: String) throws(UsageError) -> String {
+            i += 1
+            guard i < arguments.count else { throw UsageError(message: "\(option) needs a value") }
+            return arguments[i]
+        }
+        while i < arguments.count {
+            let a = arguments[i]
+            switch a {
+            case "-i", "--interface": c.interface = try value(a)
+            case "-r", "--read": c.readFile = try value(a)
+            case "-c", "--count":
+                let v = try value(a)
+                guard let n = Int(v), n > 0 else { throw UsageError(message: "\(a): not a positive number: \(v)") }
+                c.count = n
+            case "-d", "--duration":
+                let v = try value(a)
+                guard let d = Double(v), d > 0 else { throw UsageError(message: "\(a): not a positive number: \(v)") }
+                c.duration = d
+            case "-t", "--tcp-service": c.services.append(try service(.tcp, try value(a), a))
+            case "-u", "--udp-service": c.services.append(try service(.udp, try value(a), a))
+            case "--sctp-service": c.services.append(try service(.sctp, try value(a), a))
+            case "-f", "--fwmark-service":
+                let v = try value(a)
+                guard let mark = UInt32(v), mark > 0 else { throw UsageError(message: "\(a): not a mark: \(v)") }
+                c.services.append(.firewallMark(mark, .inet))
+            case "--json": c.json = true
+            case "--kernel-counters": c.kernelCounters = true
+            case "--lifecycle":
+                let v = try value(a)
+                guard ["tracked", "inactive", "active"].contains(v) else {
+                    throw UsageError(message: "--lifecycle: tracked, inactive or active, not \(v)")
+                }
+                c.lifecycle = v
+            case "--lag":
+                let v = try value(a)
+                guard let d = Double(v), d >= 0 else { throw UsageError(message: "--lag: not a number: \(v)") }
+                c.lagSeconds = d
+            default:
+                throw UsageError(message: "unknown option \(a)")
+            }
+            i += 1
+        }
+        guard (c.interface == nil) != (c.readFile == nil) else {
+            throw UsageError(message: "give one of --interface and --read")
+        }
+        if c.readFile != nil && (c.count != nil || c.duration != nil) {
+            throw UsageError(message: "--count and --duration are for a live capture (--interface)")
+        }
+        if c.interface != nil && c.kernelCounters {
+            throw UsageError(message: "--kernel-counters is for --read (a live capture always starts from them)")
+        }
+        return c
+    }
+
+    /// "10.96.0.1:80" or "[2001:db8::1]:80" (numeric, as `ipvsadm -n` prints them).
+    static func service(_ p: IPProtocol, _ text: String, _ option: String) throws(UsageError) -> ServiceKey {
+        var host = Substring(text), port: Substring = ""
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            if rest.hasPrefix(":") { port = rest.dropFirst() }
+        } else if let colon = text.lastIndex(of: ":"), text.firstIndex(of: ":") == colon {
+            host = text[..<colon]
+            port = text[text.index(after: colon)...]
+        }
+        guard let address = IPAddress(host), let number = UInt16(port) else {
+            throw UsageError(message: "\(option): not ADDRESS:PORT: \(text)")
+        }
+        return .address(p, address, port: number)
+    }
+}
+
+/// Ctrl-C ends a live capture with a report instead of killing it.
+private let interrupted = Atomic<Bool>(false)
+
+extension Session {
+    /// `ipvsctl verify ARGS` (the arguments after `verify`; `--json` anywhere on the line is taken out before, by
+    /// ipvsctl's extensions, and arrives as `json`).
+    mutating func verify(_ arguments: [String], json: Bool) -> Int32 {
+        var command: VerifyCommand
+        do throws(VerifyCommand.UsageError) {
+            command = try VerifyCommand.parse(arguments)
+            command.json = command.json || json
+        } catch {
+            output.error("ipvsctl verify: \(error.message)\n" + VerifyCommand.usage)
+            return 2
+        }
+        do {
+            return try runVerify(command)
+        } catch {
+            output.flush()
+            output.error("ipvsctl verify: \(error)\n")
+            return 2
+        }
+    }
+
+    private mutating func readTable(_ wanted: [ServiceKey]) throws -> [ServiceSnapshot] {
+        var table: [ServiceSnapshot] = []
+        for entry in try handle.services() where wanted.isEmpty || wanted.contains(entry.service.key) {
+            let destinations = try handle.destinations(of: entry.service).map { d in
+                DestinationState(d.server, activeConnections: Int32(clamping: d.activeConnections),
+                                 inactiveConnections: Int32(clamping: d.inactiveConnections),
+                                 persistentConnections: Int32(clamping: d.persistentConnections))
+            }
+            table.append(ServiceSnapshot(service: entry.service, destinations: destinations))
+        }
+        return table
+    }
+
+    private mutating func runVerify(_ command: VerifyCommand) throws -> Int32 {
+        var table = try readTable(command.services)
+        for key in command.services where !table.contains(where: { $0.service.key == key }) {
+            output.error("ipvsctl verify: no service \(key) in the kernel's table\n")
+            return 2
+        }
+        guard !table.isEmpty else {
+            output.error("ipvsctl verify: the kernel's table has no service to verify\n")
+            return 2
+        }
+        if command.readFile != nil && !command.kernelCounters { table = table.map(\.withZeroCounters) }
+
+        let kernelTimeouts = try handle.timeouts()
+        var timeouts = ProtocolTimeouts()
+        try timeouts.set(tcp: kernelTimeouts.tcp, tcpFin: kernelTimeouts.tcpFin, udp: kernelTimeouts.udp)
+        let lifecycle: ConnectionLifecycle
+        switch command.lifecycle {
+        case "inactive": lifecycle = .inactiveUntilEnd
+        case "active": lifecycle = .activeUntilEnd
+        default: lifecycle = .tracked(timeouts)
+        }
+        let settings = PersistenceSettings(expireQuiescentTemplate: Self.sysctl("expire_quiescent_template") == 1)
+        let options = VerifierOptions(lifecycle: lifecycle, persistence: settings,
+                                      recordEveryConnection: command.json)
+        var feed = VerifierFeed(try Verifier(table: table, options: options),
+                                lagNanoseconds: UInt64(command.lagSeconds * 1e9))
+        let watched = table.map { WatchedService($0.service, realServers: $0.destinations.map(\.server)) }
+        var tap = Tap(services: watched)
+
+        let pcap: PcapHandle
+        if let file = command.readFile {
+            pcap = try PcapHandle.open(file: file)
+        } else {
+            pcap = try PcapHandle.capture(interface: command.interface!)
+            try pcap.setFilter(CaptureFilter.expression(for: watched))
+            signal(SIGINT) { _ in interrupted.store(true, ordering: .relaxed) }
+            output.error("ipvsctl verify: capturing on \(command.interface!) for \(table.count) service(s)"
+                         + (command.count.map { ", until \($0) new connections" } ?? "")
+                         + (command.duration.map { ", for \($0) s" } ?? "") + "\n")
+        }
+        let live = command.interface != nil
+        let linkType = pcap.linkType
+        let started = Self.now()
+        let deadline = command.duration.map { started.nanoseconds + UInt64($0 * 1e9) }
+        var lastTableRead = started
+        var frames = 0
+        var tableChanges = 0
+        capture: while true {
+            switch try pcap.next() {
+            case .packet(let record):
+                frames += 1
+                let event = tap.process(record.data, linkType: linkType, at: record.time)
+                if event != .none { feed.take(event, at: record.time, from: tap.tracker) }
+                if let count = command.count, tap.tracker.connections.count >= count { break capture }
+            case .timeout:
+                feed.idle(until: Self.now(), tracker: tap.tracker)
+            case .end:
+                break capture
+            }
+            guard live else { continue }
+            let now = Self.now()
+            if interrupted.load(ordering: .relaxed) { break }
+            if let deadline, now.nanoseconds >= deadline { break }
+            // The live table, once a second: its changes apply from the time they were seen.
+            if now.nanoseconds >= lastTableRead.nanoseconds + 1_000_000_000 {
+                let current = try readTable(command.services)
+                for change in TableChange.changes(from: table, to: current) {
+                    feed.apply(change, at: now, tracker: tap.tracker)
+                    tableChanges += 1
+                }
+                table = current
+                lastTableRead = now
+            }
+        }
+        // With --count: the last connections' forwarded copies follow their first packet; read on for up to the lag.
+        if live && command.count != nil {
+            let until = Self.now().nanoseconds + UInt64(command.lagSeconds * 1e9)
+            while Self.now().nanoseconds < until, case .packet(let record) = try pcap.next() {
+                frames += 1
+                let event = tap.process(record.data, linkType: linkType, at: record.time)
+                if case .opened = event { continue }  // beyond the count
+                if event != .none { feed.take(event, at: record.time, from: tap.tracker) }
+            }
+        }
+        feed.finish(tap.tracker)
+        let report = feed.report()
+        if command.json {
+            output.out(report.json())
+        } else {
+            let s = tap.tracker.statistics
+            let dropped = pcap.kernelStatistics()?.dropped ?? 0
+            output.out("Capture: \(frames) frames\(live ? ", \(dropped) dropped by the kernel" : ""), "
+                       + "\(s.newConnections) new connections, \(s.forwardedPackets) forwarded copies"
+                       + (s.unmatchedForwarded > 0 ? ", \(s.unmatchedForwarded) copies to no known real server" : "")
+                       + (tableChanges > 0 ? ", \(tableChanges) table changes" : "") + "\n")
+            for refused in feed.refusedChanges { output.out("Table change not applied: \(refused)\n") }
+            output.out(report.text())
+        }
+        return report.passed ? 0 : 1
+    }
+
+    /// CLOCK_REALTIME, the clock a live capture stamps packets with.
+    private static func now() -> CaptureTime {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return CaptureTime(nanoseconds: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
+    }
+
+    /// /proc/sys/net/ipv4/vs/NAME of this network namespace, or nil.
+    private static func sysctl(_ name: String) -> Int? {
+        guard let f = fopen("/proc/sys/net/ipv4/vs/\(name)", "r") else { return nil }
+        defer { fclose(f) }
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let n = fread(&buffer, 1, buffer.count, f)
+        return Int(String(decoding: buffer[..<n], as: UTF8.self).filter { $0.isNumber })
+    }
+}

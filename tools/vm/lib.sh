@@ -15,8 +15,9 @@ VM_PACKAGES=(qemu-system-x86 busybox-static ipvsadm tcpdump iproute2 kmod cpio x
 # Debian packages the build itself needs, VM or not: libnl-3 and libnl-genl-3 with their headers and pkg-config
 # files (the CNetlink system library), and <linux/ip_vs.h> (CIPVSNetlink); liburcu and Concurrency Kit for the
 # C reference tables the connection-table benchmarks (Benchmarks/) compare against; gcc for the small C fixtures the
-# ipvsctl tests compile (Tests/IPVSAdminTests/Fixtures); libpcap for the pcap tap (CShims/CPcap).
-BUILD_PACKAGES=(pkg-config libnl-3-dev libnl-genl-3-dev linux-libc-dev liburcu-dev libck-dev gcc libpcap-dev)
+# ipvsctl tests compile (Tests/IPVSAdminTests/Fixtures); libpcap for the pcap tap (CShims/CPcap); zsh and fish, which
+# the tests of the generated completions (docs/completions) run.
+BUILD_PACKAGES=(pkg-config libnl-3-dev libnl-genl-3-dev linux-libc-dev liburcu-dev libck-dev gcc libpcap-dev zsh fish)
 
 vm_log() { echo "vm: $*" >&2; }
 vm_die() { echo "vm: error: $*" >&2; exit 125; }

@@ -8,14 +8,7 @@ extension Session {
     /// (`IPVSAdmRestoreSimulation`), prints the plan on stdout and, on stderr, exactly what -R would print for the
     /// lines that fail; returns the status -R would return. Nothing is sent to the kernel but reads.
     mutating func restoreDryRun(program: String) -> Int32 {
-        var input: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = read(0, &chunk, chunk.count)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            input.append(contentsOf: chunk[..<n])
-        }
+        let input = Self.standardInput()
         let table: IPVSSimulatedTable
         do throws(IPVSError) { table = try liveTable() } catch {
             fail(IPVSAdmErrorText.message(.getServices, error))

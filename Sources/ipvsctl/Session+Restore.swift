@@ -13,14 +13,7 @@ extension Session {
     /// after one fails (af_netlink.c `netlink_rcv_skb`), exactly as separate calls would; each refused line gets
     /// ipvsadm's message for it, in input order.
     mutating func restore(program: String) -> Int32 {
-        var input: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = read(0, &chunk, chunk.count)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            input.append(contentsOf: chunk[..<n])
-        }
+        let input = Self.standardInput()
         var reader = IPVSAdmRestoreReader(String(decoding: input, as: UTF8.self))
         var queue = RestoreQueue()
         var result: Int32 = 0
@@ -40,6 +33,19 @@ extension Session {
         }
         if let status = send(&queue) { result = status }
         return result
+    }
+
+    /// All of stdin, as `-R` reads it.
+    static func standardInput() -> [UInt8] {
+        var input: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(0, &chunk, chunk.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            input.append(contentsOf: chunk[..<n])
+        }
+        return input
     }
 
     /// Sends the queued changes as one batch, prints the message of each refused one in order, and empties the

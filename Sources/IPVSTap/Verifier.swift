@@ -106,7 +106,8 @@ public struct Verifier: Sendable {
     private var liveConnections: [Flow: ServiceKey] = [:]
     /// Protocol state of each live connection, with `.tracked`.
     private var tracked: [Flow: TrackedConnection] = [:]
-    private var timers = TimerHeap()
+    /// Connection timers; entries a later packet made stale are skipped when popped.
+    private var timers = TimerHeap<CaptureTime, Flow>()
     /// Per persistent service, the latest connection of each template key (the client's persistence network).
     private var lastUse: [ServiceKey: [PersistenceTemplateKey: LastUse]] = [:]
 
@@ -443,42 +444,6 @@ struct TrackedConnection: Sendable {
 struct LastUse: Sendable {
     var destination: DestinationKey
     var time: CaptureTime
-}
-
-/// A binary min-heap of connection timers; entries a later packet made stale are skipped when popped.
-struct TimerHeap: Sendable {
-    private var entries: [(deadline: CaptureTime, flow: Flow)] = []
-
-    mutating func push(_ deadline: CaptureTime, _ flow: Flow) {
-        entries.append((deadline, flow))
-        var i = entries.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard entries[i].deadline < entries[parent].deadline else { break }
-            entries.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    /// The earliest timer due at or before `now`, removed.
-    mutating func popDue(_ now: CaptureTime) -> (CaptureTime, Flow)? {
-        guard let top = entries.first, top.deadline <= now else { return nil }
-        let last = entries.removeLast()
-        if !entries.isEmpty {
-            entries[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < entries.count && entries[l].deadline < entries[m].deadline { m = l }
-                if r < entries.count && entries[r].deadline < entries[m].deadline { m = r }
-                if m == i { break }
-                entries.swapAt(i, m)
-                i = m
-            }
-        }
-        return (top.deadline, top.flow)
-    }
 }
 
 /// Per-service counts while verifying.

@@ -39,7 +39,7 @@ public struct PersistenceTemplateTable: Sendable {
     private var slots: [PersistenceTemplate?] = []
     private var freeSlots: [ID] = []
     private var chains: [PersistenceTemplateKey: [ID]] = [:]
-    private var timers = TimerHeap()
+    private var timers = TimerHeap<Timestamp, Int>()
     public private(set) var count = 0
 
     public init() {}
@@ -115,8 +115,7 @@ public struct PersistenceTemplateTable: Sendable {
     /// go, and returns that template, now removed; `nil` when no more are due. A template that still controls
     /// connections is kept for 60 s more each time its timer fires.
     mutating func popExpired(until now: Timestamp) -> PersistenceTemplate? {
-        while let (time, id) = timers.min, time <= now {
-            timers.removeMin()
+        while let (time, id) = timers.popDue(now) {
             guard let t = slots[id] else { continue }
             if t.expires > time {
                 // Restarted since it was queued.
@@ -146,40 +145,5 @@ public struct PersistenceTemplateTable: Sendable {
         guard var chain = chains.removeValue(forKey: key) else { return }
         chain.removeAll { $0 == id }
         if !chain.isEmpty { chains[key] = chain }
-    }
-}
-
-/// A binary min-heap of (time, template) timer entries.
-struct TimerHeap: Sendable {
-    private var items: [(time: Timestamp, id: Int)] = []
-
-    var min: (Timestamp, Int)? { items.first.map { ($0.time, $0.id) } }
-
-    mutating func push(_ time: Timestamp, _ id: Int) {
-        items.append((time, id))
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard items[i].time < items[parent].time else { break }
-            items.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    mutating func removeMin() {
-        guard !items.isEmpty else { return }
-        items.swapAt(0, items.count - 1)
-        items.removeLast()
-        var i = 0
-        while true {
-            let l = 2 * i + 1
-            let r = l + 1
-            var m = i
-            if l < items.count && items[l].time < items[m].time { m = l }
-            if r < items.count && items[r].time < items[m].time { m = r }
-            if m == i { break }
-            items.swapAt(i, m)
-            i = m
-        }
     }
 }

@@ -168,57 +168,32 @@ extension VerificationReport {
     }
 }
 
-/// A minimal JSON writer: compact output, keys in the order written, no Foundation. A class, so that the closures
-/// that write nested values can write to it while it writes the enclosing one.
+/// ``IPVSJSONWriter`` behind a class, so that the closures that write nested values can write to it while it writes
+/// the enclosing one.
 final class JSONWriter {
-    private(set) var text = ""
-    private var needsComma = false
+    private var writer = IPVSJSONWriter()
 
-    private func separate() {
-        if needsComma { text += "," }
-        needsComma = false
-    }
+    var text: String { writer.text }
 
     func object(_ body: () -> Void) {
-        separate()
-        text += "{"
-        needsComma = false
+        writer.beginObject()
         body()
-        text += "}"
-        needsComma = true
+        writer.endObject()
     }
 
     func array<S: Sequence>(_ items: S, _ body: (S.Element) -> Void) {
-        separate()
-        text += "["
-        needsComma = false
+        writer.beginArray()
         for item in items { body(item) }
-        text += "]"
-        needsComma = true
+        writer.endArray()
     }
 
-    func key(_ k: String) {
-        separate()
-        text += Self.quoted(k) + ":"
-    }
+    func key(_ k: String) { writer.key(k) }
 
-    func null() {
-        separate()
-        text += "null"
-        needsComma = true
-    }
+    func null() { writer.null() }
 
-    func value(_ s: String) {
-        separate()
-        text += Self.quoted(s)
-        needsComma = true
-    }
+    func value(_ s: String) { writer.value(s) }
 
-    func raw(_ s: String) {
-        separate()
-        text += s
-        needsComma = true
-    }
+    func raw(_ s: String) { writer.number(s) }
 
     func field(_ k: String, _ v: String?) {
         key(k)
@@ -227,12 +202,12 @@ final class JSONWriter {
 
     func field(_ k: String, _ v: Int?) {
         key(k)
-        if let v { raw(String(v)) } else { null() }
+        if let v { writer.value(Int64(v)) } else { null() }
     }
 
     func field(_ k: String, _ v: Bool) {
         key(k)
-        raw(v ? "true" : "false")
+        writer.value(v)
     }
 
     /// A finite number with up to six decimals (trailing zeros dropped).
@@ -253,26 +228,5 @@ final class JSONWriter {
             field("address", d.address.description)
             field("port", Int(d.port))
         }
-    }
-
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
     }
 }

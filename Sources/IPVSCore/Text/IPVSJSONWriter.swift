@@ -1,5 +1,7 @@
-/// A JSON text writer that puts members in the order they are written, so that ipvsctl's documents have one fixed
-/// key order (docs/ipvsctl-json.md) and can be compared byte for byte. Integers are written as their decimal digits,
+/// A JSON text writer that puts members in the order they are written, so that every document the project writes
+/// (ipvsctl's listings, docs/ipvsctl-json.md; `ipvsctl predict --json`; the tap's verify report) has one fixed key
+/// order and can be compared byte for byte. It lives in IPVSCore because it is pure Swift and the one module both
+/// IPVSAdmin and IPVSTap build on. Integers are written as their decimal digits,
 /// whatever their size: a 64-bit counter above 2^53 keeps every digit (Foundation's JSONEncoder would too, but
 /// sorts or hashes keys; a reader that parses numbers as doubles is the reader's problem, and the document says so).
 ///
@@ -71,6 +73,19 @@ public struct IPVSJSONWriter {
     public mutating func value(_ v: String) {
         separate()
         appendString(v)
+    }
+
+    /// A number already written as JSON number text (a formatted decimal, say).
+    public mutating func number(_ text: String) {
+        separate()
+        bytes.append(contentsOf: text.utf8)
+    }
+
+    /// `s` as a JSON string literal, quotes included, escaped as every string this writer writes.
+    public static func quoted(_ s: String) -> String {
+        var w = IPVSJSONWriter()
+        w.appendString(s)
+        return w.text
     }
 
     public mutating func null() {

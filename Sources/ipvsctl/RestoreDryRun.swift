@@ -15,7 +15,7 @@ extension Session {
         }
         let simulation = IPVSAdmRestoreSimulation.simulate(
             String(decoding: input, as: UTF8.self), program: program, table: table,
-            posixlyCorrect: getenv("POSIXLY_CORRECT") != nil || getenv("POSIX_ME_HARDER") != nil,
+            posixlyCorrect: Self.posixlyCorrect,
             interfaceExists: { if_nametoindex($0) != 0 }, acceptsDestination: Self.destinationAcceptor())
         output.out(simulation.standardOutput)
         output.out(simulation.plan(resolver: resolver))
@@ -72,14 +72,9 @@ extension Session {
 extension Session {
     /// `--dry-run` (taken out of the command line by `IPVSCtlExtensions`) is for -R only, and prints text.
     mutating func dryRun(_ arguments: [String], json: Bool) -> Int32 {
-        let invocation: IPVSAdmInvocation
-        do throws(IPVSAdmExit) {
-            invocation = try IPVSAdmParser.parse(
-                arguments, readingRestore: false,
-                posixlyCorrect: getenv("POSIXLY_CORRECT") != nil || getenv("POSIX_ME_HARDER") != nil)
-        } catch {
-            return process(arguments, readingRestore: false)  // the same refusal the line gets without --dry-run
-        }
+        // A refused command line gets the same refusal as without --dry-run.
+        let (parsed, status) = parse(arguments, readingRestore: false)
+        guard let invocation = parsed else { return status }
         guard invocation.command == .restore else {
             output.error("ipvsctl: --dry-run applies to -R (--restore) only, not to the '\(invocation.command.name)' "
                          + "command\n")

@@ -10,19 +10,8 @@ extension Session {
     mutating func processJSON(_ arguments: [String]) -> Int32 {
         // No arguments means -L, as without --json.
         if arguments.count == 1 { return listAllJSON(noSort: false) }
-        let invocation: IPVSAdmInvocation
-        do throws(IPVSAdmExit) {
-            invocation = try IPVSAdmParser.parse(
-                arguments, readingRestore: false,
-                posixlyCorrect: getenv("POSIXLY_CORRECT") != nil || getenv("POSIX_ME_HARDER") != nil)
-        } catch {
-            output.out(error.standardOutput)
-            if !error.standardError.isEmpty {
-                output.flushIfTerminal()
-                output.error(error.standardError)
-            }
-            return error.status
-        }
+        let (parsed, status) = parse(arguments, readingRestore: false)
+        guard let invocation = parsed else { return status }
         if let message = IPVSCtlExtensions.jsonViolation(invocation) {
             output.error(message + "\n")
             return 2

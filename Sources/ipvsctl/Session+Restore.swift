@@ -17,7 +17,7 @@ extension Session {
         var reader = IPVSAdmRestoreReader(String(decoding: input, as: UTF8.self))
         var queue = RestoreQueue()
         var result: Int32 = 0
-        let posixlyCorrect = getenv("POSIXLY_CORRECT") != nil || getenv("POSIX_ME_HARDER") != nil
+        let posixlyCorrect = Self.posixlyCorrect
         while let words = reader.nextLine() {
             if words.isEmpty { continue }
             let arguments = [program] + words

@@ -20,11 +20,19 @@ struct Session: ~Copyable {
 
     /// ipvsadm `process_options`.
     mutating func process(_ arguments: [String], readingRestore: Bool) -> Int32 {
-        let invocation: IPVSAdmInvocation
+        let (invocation, status) = parse(arguments, readingRestore: readingRestore)
+        guard let invocation else { return status }
+        return execute(invocation, program: arguments[0], readingRestore: readingRestore)
+    }
+
+    /// ipvsadm's reading of a command line. A line it refuses gets what ipvsadm prints for it (usage on stdout,
+    /// the message on stderr) and its status, and ends the process where ipvsadm's `fail` would: then the invocation
+    /// is nil.
+    func parse(_ arguments: [String], readingRestore: Bool) -> (invocation: IPVSAdmInvocation?, status: Int32) {
         do throws(IPVSAdmExit) {
-            invocation = try IPVSAdmParser.parse(
-                arguments, readingRestore: readingRestore,
-                posixlyCorrect: getenv("POSIXLY_CORRECT") != nil || getenv("POSIX_ME_HARDER") != nil)
+            let invocation = try IPVSAdmParser.parse(
+                arguments, readingRestore: readingRestore, posixlyCorrect: Self.posixlyCorrect)
+            return (invocation, 0)
         } catch {
             output.out(error.standardOutput)
             if !error.standardError.isEmpty {
@@ -32,10 +40,12 @@ struct Session: ~Copyable {
                 output.error(error.standardError)
             }
             if error.endsProcess { end(error.status) }
-            return error.status
+            return (nil, error.status)
         }
-        return execute(invocation, program: arguments[0], readingRestore: readingRestore)
     }
+
+    /// popt's POSIX mode: the first word that is not an option ends the options.
+    static var posixlyCorrect: Bool { getenv("POSIXLY_CORRECT") != nil || getenv("POSIX_ME_HARDER") != nil }
 
     /// Flushes stdout and ends the process, as ipvsadm's `exit` does.
     func end(_ status: Int32) -> Never {

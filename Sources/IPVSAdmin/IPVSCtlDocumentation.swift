@@ -21,10 +21,12 @@ public enum IPVSCtlDocumentation {
             let head = "  --\(option.long)" + (option.argument.map { " \($0.uppercased())" } ?? "")
             out += head + "\n" + wrap(option.summary, indent: 6, width: 100) + "\n"
         }
-        out += "\nipvsctl's command beyond ipvsadm's:\n"
+        out += "\nipvsctl's commands beyond ipvsadm's:\n"
         out += "  predict -t|-u|--sctp-service SERVICE | -f MARK [-6] --to ADDRESS[:PORT] [--protocol P]\n"
         out += "          --client ADDRESS[:PORT] ...\n"
         out += wrap(predictSummary, indent: 6, width: 100) + "\n"
+        out += "  verify (--interface IF [--count N] [--duration SECONDS] | --read FILE.pcap) [SERVICE ...] [--json]\n"
+        out += wrap(verifySummary, indent: 6, width: 100) + "\n"
         out += """
 
             Examples:
@@ -33,6 +35,7 @@ public enum IPVSCtlDocumentation {
               \(program) --netns blue -R < rules   restore into blue only
               \(program) -R --dry-run < rules      what that restore would change and refuse; nothing changed
               \(program) predict -t 10.0.0.1:80 --client 192.168.1.7:40000   the real server it would get now
+              \(program) verify --interface any --duration 30 -t 10.0.0.1:80   live traffic checked against predict
               \(program) --generate-completion-script bash > /etc/bash_completion.d/ipvsctl
 
             The JSON schema: docs/ipvsctl-json.md. Everything: man 8 ipvsctl (docs/ipvsctl.8).
@@ -53,6 +56,16 @@ public enum IPVSCtlDocumentation {
         + "needs the packet's --to address and port and --protocol (tcp by default). --json prints one JSON object "
         + "a line. Exit status: 0 predicted, 3 cannot be known from the live table, 4 the kernel schedules no real "
         + "server, 1 the table could not be read, 2 usage error."
+
+    /// What `ipvsctl verify` does, for its usage, --help-extensions and the man page.
+    static let verifySummary =
+        "Captures the traffic of IPVS virtual services (live on an interface, or from a pcap or pcapng file) and "
+        + "checks that the kernel sent every new connection to the real server IPVSCore predicts for the kernel's "
+        + "table: the observed connections are replayed in order through the service's scheduler and persistence, "
+        + "and the report gives each disagreement, the distribution per real server against the weights and any "
+        + "persistence violation. A live capture starts from the kernel's counters and ends at --count new "
+        + "connections, after --duration or at Ctrl-C. Exit status: 0 all agree, 1 a disagreement or nothing "
+        + "checked, 2 an error."
 
     /// Words wrapped at `width` columns, each line indented.
     static func wrap(_ text: String, indent: Int, width: Int) -> String {
@@ -87,6 +100,9 @@ public enum IPVSCtlDocumentation {
         m.line(".br")
         m.line("\\fBipvsctl predict\\fR \\fIvirtual-service\\fR [\\fB\\-\\-to\\fR \\fIaddress\\fR[:\\fIport\\fR]] "
             + "[\\fB\\-\\-protocol\\fR \\fIproto\\fR] \\fB\\-\\-client\\fR \\fIaddress\\fR[:\\fIport\\fR] ...")
+        m.line(".br")
+        m.line("\\fBipvsctl verify\\fR (\\fB\\-\\-interface\\fR \\fIif\\fR | \\fB\\-\\-read\\fR \\fIfile\\fR) "
+            + "[\\fIvirtual-service\\fR ...] [\\fIoptions\\fR]")
         m.line(".br")
         m.line("\\fBipvsctl\\fR \\fB\\-\\-help\\-extensions\\fR | \\fB\\-\\-generate\\-manual\\fR | "
             + "\\fB\\-\\-generate\\-completion\\-script\\fR \\fIshell\\fR")
@@ -125,6 +141,11 @@ public enum IPVSCtlDocumentation {
         m.section("PREDICT")
         m.paragraph(predictSummary)
         for option in IPVSCtlOptionDocs.predictOptions {
+            m.tagged(option.spellings, argument: option.argument, text: option.text)
+        }
+        m.section("VERIFY")
+        m.paragraph(verifySummary)
+        for option in IPVSCtlOptionDocs.verifyOptions {
             m.tagged(option.spellings, argument: option.argument, text: option.text)
         }
         m.section("JSON OUTPUT")
@@ -313,15 +334,17 @@ public enum IPVSCtlDocumentation {
                     argumentName: option.argument, text: option.summary, values: option.values,
                     dynamic: option.long == "netns" ? .networkNamespaces : nil, key: nil))
         }
-        // predict's own options (the service options are ipvsadm's, already there).
-        for option in IPVSCtlOptionDocs.predictOptions {
-            let long = String(option.spellings.last!.dropFirst(2))
-            guard !all.contains(where: { $0.long == long }) else { continue }
-            all.append(
-                Completable(
-                    shorts: [], long: long, argument: option.argument == nil ? .none : .required,
-                    argumentName: option.argument, text: "predict: " + option.text, values: option.values,
-                    dynamic: nil, key: nil))
+        // predict's and verify's own options (the service options are ipvsadm's, already there).
+        for command in subcommands {
+            for option in command.options {
+                let long = String(option.spellings.last!.dropFirst(2))
+                guard !all.contains(where: { $0.long == long }) else { continue }
+                all.append(
+                    Completable(
+                        shorts: [], long: long, argument: option.argument == nil ? .none : .required,
+                        argumentName: option.argument, text: command.name + ": " + option.text,
+                        values: option.values, dynamic: long == "interface" ? .interfaces : nil, key: nil))
+            }
         }
         return all
     }
@@ -345,6 +368,12 @@ public enum IPVSCtlDocumentation {
         words.append("--netns")
         return words
     }
+
+    /// ipvsctl's commands beyond ipvsadm's, which are words rather than options.
+    static let subcommands: [(name: String, options: [IPVSCtlOptionDocs.SubcommandOption], summary: String)] = [
+        ("predict", IPVSCtlOptionDocs.predictOptions, predictSummary),
+        ("verify", IPVSCtlOptionDocs.verifyOptions, verifySummary),
+    ]
 
     static func bashCompletion() -> String {
         var s = """
@@ -380,7 +409,7 @@ public enum IPVSCtlDocumentation {
             guard let command = IPVSCtlOptionDocs.command(o.key) else { continue }
             s += "            \(o.spellings.joined(separator: "|"))) command=\(command.name); break ;;\n"
         }
-        s += "            predict) command=predict; break ;;\n"
+        for command in subcommands { s += "            \(command.name)) command=\(command.name); break ;;\n" }
         s += """
                     esac
                 done
@@ -391,11 +420,13 @@ public enum IPVSCtlDocumentation {
         for command in IPVSAdmCommand.allCases {
             s += "        \(command.name)) words=\"\(words(after: command).joined(separator: " "))\" ;;\n"
         }
-        let predictWords = IPVSCtlOptionDocs.predictOptions.flatMap(\.spellings) + ["--netns"]
-        s += "        predict) words=\"\(predictWords.joined(separator: " "))\" ;;\n"
+        for command in subcommands {
+            let words = command.options.flatMap(\.spellings) + ["--netns"]
+            s += "        \(command.name)) words=\"\(words.joined(separator: " "))\" ;;\n"
+        }
         var first = IPVSCtlOptionDocs.options.filter { $0.entry.group == .command }.flatMap(\.spellings)
         first += IPVSCtlExtensions.options.map { "--\($0.long)" }
-        first.append("predict")
+        first += subcommands.map(\.name)
         s += "        *) words=\"\(first.joined(separator: " "))\" ;;\n"
         s += """
                 esac
@@ -440,7 +471,9 @@ public enum IPVSCtlDocumentation {
             }
             s += "        \(head) \\\n"
         }
+        let names = subcommands.map(\.name).joined(separator: " ")
         s += """
+                    '1::command:(\(names))' \\
                     '*: :'
             }
             _ipvsctl "$@"
@@ -456,6 +489,9 @@ public enum IPVSCtlDocumentation {
             complete -c ipvsctl -f
 
             """
+        for command in subcommands {
+            s += "complete -c ipvsctl -n __fish_use_subcommand -a \(command.name) -d '\(menuText(command.summary))'\n"
+        }
         for c in completables {
             var line = "complete -c ipvsctl"
             for short in c.shorts { line += " -s \(short)" }

@@ -232,31 +232,32 @@ public enum IPVSCtlOptionDocs {
 }
 
 extension IPVSCtlOptionDocs {
-    /// One option of `ipvsctl predict` (parsed by ``IPVSCtlPredictCommand/parse(_:)``, which has no table of its own;
+    /// One option of `ipvsctl predict` or `ipvsctl verify` (parsed by ``IPVSCtlPredictCommand/parse(_:)`` and
+    /// ``IPVSCtlVerifyCommand/parse(_:)``, which have no table of their own;
     /// IPVSCtlDocumentationTests checks that it accepts every option listed here).
-    public struct PredictOption: Sendable {
+    public struct SubcommandOption: Sendable {
         public var spellings: [String]
         public var argument: String?
         public var text: String
         public var values: [String]
     }
 
-    public static let predictOptions: [PredictOption] = [
-        PredictOption(spellings: ["-t", "--tcp-service"], argument: "host:port", text: "A TCP service.", values: []),
-        PredictOption(spellings: ["-u", "--udp-service"], argument: "host:port", text: "A UDP service.", values: []),
-        PredictOption(spellings: ["--sctp-service"], argument: "host:port", text: "An SCTP service.", values: []),
-        PredictOption(
+    public static let predictOptions: [SubcommandOption] = [
+        SubcommandOption(spellings: ["-t", "--tcp-service"], argument: "host:port", text: "A TCP service.", values: []),
+        SubcommandOption(spellings: ["-u", "--udp-service"], argument: "host:port", text: "A UDP service.", values: []),
+        SubcommandOption(spellings: ["--sctp-service"], argument: "host:port", text: "An SCTP service.", values: []),
+        SubcommandOption(
             spellings: ["-f", "--fwmark-service"], argument: "mark", text: "A firewall-mark service.", values: []),
-        PredictOption(spellings: ["-6", "--ipv6"], argument: nil, text: "With -f: an IPv6 firewall mark.", values: []),
-        PredictOption(
+        SubcommandOption(spellings: ["-6", "--ipv6"], argument: nil, text: "With -f: an IPv6 firewall mark.", values: []),
+        SubcommandOption(
             spellings: ["--client"], argument: "address[:port]",
             text: "The client (repeatable; each is predicted from the same reading of the table).", values: []),
-        PredictOption(
+        SubcommandOption(
             spellings: ["--to"], argument: "address[:port]",
             text: "With -f: the packet's destination address and port.", values: []),
-        PredictOption(
+        SubcommandOption(
             spellings: ["--protocol"], argument: "protocol", text: "With -f: the packet's protocol (default tcp).",
             values: ["tcp", "udp", "sctp"]),
-        PredictOption(spellings: ["--json"], argument: nil, text: "One JSON object a line.", values: []),
+        SubcommandOption(spellings: ["--json"], argument: nil, text: "One JSON object a line.", values: []),
     ]
 }

@@ -15,6 +15,30 @@ enum IPVSCtl {
         case .success(let prepared): (extensions, arguments) = prepared
         case .failure(let exit): return exit.status
         }
+        // Beyond ipvsadm: `ipvsctl predict …` (Predict.swift) and `ipvsctl verify …` (Verify.swift) are ipvsctl's
+        // own commands, so their command lines are checked before the kernel is opened (a usage error needs no
+        // IPVS); `-R --dry-run` (RestoreDryRun.swift) keeps ipvsadm's order.
+        var subcommand: Subcommand? = nil
+        if arguments.count > 1 && arguments[1] == "predict" {
+            do throws(IPVSAdmExit) {
+                var command = try IPVSCtlPredictCommand.parse(Array(arguments.dropFirst(2)))
+                if extensions.json { command.json = true }  // --json was taken out of the line (IPVSCtlExtensions)
+                subcommand = .predict(command)
+            } catch {
+                output.out(error.standardOutput)
+                if !error.standardError.isEmpty { output.error(error.standardError) }
+                return error.status
+            }
+        } else if arguments.count > 1 && arguments[1] == "verify" {
+            do throws(IPVSCtlVerifyCommand.UsageError) {
+                var command = try IPVSCtlVerifyCommand.parse(Array(arguments.dropFirst(2)))
+                if extensions.json { command.json = true }
+                subcommand = .verify(command)
+            } catch {
+                output.error("ipvsctl verify: \(error.message)\n" + IPVSCtlVerifyCommand.usage)
+                return 2
+            }
+        }
         var session: Session
         do throws(IPVSError) {
             session = try connect(output)
@@ -24,20 +48,22 @@ enum IPVSCtl {
                     + "Are you sure that IP Virtual Server is built in the kernel or as module?\n")
             return 2
         }
-        // Beyond ipvsadm: `ipvsctl predict …` (Predict.swift), `ipvsctl verify …` (Verify.swift) and `-R --dry-run`
-        // (RestoreDryRun.swift).
-        if arguments.count > 1 && arguments[1] == "predict" {
-            return session.predict(Array(arguments.dropFirst(2)), json: extensions.json)
+        switch subcommand {
+        case .predict(let command)?: return session.predict(command)
+        case .verify(let command)?: return session.verify(command)
+        case nil: break
         }
         if extensions.dryRun { return session.dryRun(arguments, json: extensions.json) }
-        if arguments.count > 1 && arguments[1] == "verify" {
-            return session.verify(Array(arguments.dropFirst(2)), json: extensions.json)
-        }
         if extensions.json { return session.processJSON(arguments) }
         if arguments.count == 1 {
             return session.listAll(format: [])
         }
         return session.process(arguments, readingRestore: false)
+    }
+
+    enum Subcommand {
+        case predict(IPVSCtlPredictCommand)
+        case verify(IPVSCtlVerifyCommand)
     }
 
     /// ipvsadm `ipvs_init`, then `modprobe -- ip_vs` and a second try when the first fails.

@@ -6,14 +6,8 @@ import IPVSNetlink
 extension Session {
     /// `ipvsctl predict …`: reads the service, its destinations (kernel list order, with counters) and
     /// /proc/net/ip_vs_conn, then asks `IPVSPredictor`. Statuses: see `IPVSCtlPredictCommand.usage`.
-    mutating func predict(_ words: [String], json: Bool) -> Int32 {
-        var command: IPVSCtlPredictCommand
-        do throws(IPVSAdmExit) { command = try IPVSCtlPredictCommand.parse(words) } catch {
-            output.out(error.standardOutput)
-            if !error.standardError.isEmpty { output.error(error.standardError) }
-            return error.status
-        }
-        if json { command.json = true }  // --json is taken out of the command line before (IPVSCtlExtensions)
+    /// The command line is parsed before the kernel is opened (IPVSCtl.run).
+    mutating func predict(_ command: IPVSCtlPredictCommand) -> Int32 {
         let lookup = VirtualService(command.service)
         let entry: IPVSServiceEntry
         let destinations: [IPVSDestinationEntry]

@@ -1,146 +1,24 @@
 import Glibc
+import IPVSAdmin
 import IPVSCore
 import IPVSNetlink
 import IPVSTap
 import Synchronization
 
 /// `ipvsctl verify`: captures the traffic of virtual services (live, or from a pcap file), and checks every new
-/// connection the kernel balanced against IPVSCore's prediction for the kernel's table (IPVSTap `Verifier`).
-///
-///     ipvsctl verify (--interface IF | --read FILE) [--count N] [--duration SECONDS]
-///                    [-t|-u|--sctp-service ADDRESS:PORT]... [-f MARK]... [--json]
-///                    [--lifecycle tracked|inactive|active] [--kernel-counters] [--lag SECONDS]
+/// connection the kernel balanced against IPVSCore's prediction for the kernel's table (IPVSTap `Verifier`). Its
+/// command line (options, usage) is ``IPVSCtlVerifyCommand`` in IPVSAdmin, which the man page and completions read.
 ///
 /// Exit status: 0 when every connection checked agreed (and at least one was), 1 when one did not or none could be
 /// checked, 2 for a wrong command line or a failure (capture, table).
-struct VerifyCommand {
-    var interface: String? = nil
-    var readFile: String? = nil
-    var count: Int? = nil
-    var duration: Double? = nil
-    var services: [ServiceKey] = []
-    var json = false
-    var lifecycle = "tracked"
-    /// --read only: start from the kernel's current counters rather than zero.
-    var kernelCounters = false
-    var lagSeconds = 1.0
-
-    static let usage = """
-        Usage: ipvsctl verify (--interface IF | --read FILE.pcap) [options]
-        Captures the traffic of IPVS virtual services and checks that the kernel sent every new connection to the
-        real server IPVSCore predicts for the kernel's table.
-          -i, --interface IF       capture live on IF (any: every interface) in this network namespace
-          -r, --read FILE          read a pcap or pcapng capture instead
-          -c, --count N            stop after N new connections (live)
-          -d, --duration SECONDS   stop after SECONDS (live; default: until --count, or Ctrl-C)
-          -t, --tcp-service ADDRESS:PORT   watch this service (repeatable; default: every service)
-          -u, --udp-service ADDRESS:PORT
-              --sctp-service ADDRESS:PORT
-          -f, --fwmark-service MARK
-              --json               the report as JSON (schema swift-ipvs/verify-report/1)
-              --lifecycle MODE     tracked (default: every captured packet drives the kernel's state machine),
-                                   inactive or active (what the lc family's counters assume of every connection)
-              --kernel-counters    with --read: start from the kernel's counters now (default: zero, a capture
-                                   that began on a fresh table)
-              --lag SECONDS        how long a new connection waits for its forwarded copy (default 1)
-        Exit status: 0 all agree, 1 a disagreement or nothing checked, 2 an error.
-
-        """
-
-    struct UsageError: Error {
-        var message: String
-    }
-
-    static func parse(_ arguments: [String]) throws(UsageError) -> VerifyCommand {
-        var c = VerifyCommand()
-        var i = 0
-        func value(_ option: String) throws(UsageError) -> String {
-            i += 1
-            guard i < arguments.count else { throw UsageError(message: "\(option) needs a value") }
-            return arguments[i]
-        }
-        while i < arguments.count {
-            let a = arguments[i]
-            switch a {
-            case "-i", "--interface": c.interface = try value(a)
-            case "-r", "--read": c.readFile = try value(a)
-            case "-c", "--count":
-                let v = try value(a)
-                guard let n = Int(v), n > 0 else { throw UsageError(message: "\(a): not a positive number: \(v)") }
-                c.count = n
-            case "-d", "--duration":
-                let v = try value(a)
-                guard let d = Double(v), d > 0 else { throw UsageError(message: "\(a): not a positive number: \(v)") }
-                c.duration = d
-            case "-t", "--tcp-service": c.services.append(try service(.tcp, try value(a), a))
-            case "-u", "--udp-service": c.services.append(try service(.udp, try value(a), a))
-            case "--sctp-service": c.services.append(try service(.sctp, try value(a), a))
-            case "-f", "--fwmark-service":
-                let v = try value(a)
-                guard let mark = UInt32(v), mark > 0 else { throw UsageError(message: "\(a): not a mark: \(v)") }
-                c.services.append(.firewallMark(mark, .inet))
-            case "--json": c.json = true
-            case "--kernel-counters": c.kernelCounters = true
-            case "--lifecycle":
-                let v = try value(a)
-                guard ["tracked", "inactive", "active"].contains(v) else {
-                    throw UsageError(message: "--lifecycle: tracked, inactive or active, not \(v)")
-                }
-                c.lifecycle = v
-            case "--lag":
-                let v = try value(a)
-                guard let d = Double(v), d >= 0 else { throw UsageError(message: "--lag: not a number: \(v)") }
-                c.lagSeconds = d
-            default:
-                throw UsageError(message: "unknown option \(a)")
-            }
-            i += 1
-        }
-        guard (c.interface == nil) != (c.readFile == nil) else {
-            throw UsageError(message: "give one of --interface and --read")
-        }
-        if c.readFile != nil && (c.count != nil || c.duration != nil) {
-            throw UsageError(message: "--count and --duration are for a live capture (--interface)")
-        }
-        if c.interface != nil && c.kernelCounters {
-            throw UsageError(message: "--kernel-counters is for --read (a live capture always starts from them)")
-        }
-        return c
-    }
-
-    /// "10.96.0.1:80" or "[2001:db8::1]:80" (numeric, as `ipvsadm -n` prints them).
-    static func service(_ p: IPProtocol, _ text: String, _ option: String) throws(UsageError) -> ServiceKey {
-        var host = Substring(text), port: Substring = ""
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-            host = text[text.index(after: text.startIndex)..<close]
-            let rest = text[text.index(after: close)...]
-            if rest.hasPrefix(":") { port = rest.dropFirst() }
-        } else if let colon = text.lastIndex(of: ":"), text.firstIndex(of: ":") == colon {
-            host = text[..<colon]
-            port = text[text.index(after: colon)...]
-        }
-        guard let address = IPAddress(host), let number = UInt16(port) else {
-            throw UsageError(message: "\(option): not ADDRESS:PORT: \(text)")
-        }
-        return .address(p, address, port: number)
-    }
-}
+typealias VerifyCommand = IPVSCtlVerifyCommand
 
 /// Ctrl-C ends a live capture with a report instead of killing it.
 private let interrupted = Atomic<Bool>(false)
 
 extension Session {
-    /// `ipvsctl verify ARGS` (the arguments after `verify`; `--json` anywhere on the line is taken out before, by
-    /// ipvsctl's extensions, and arrives as `json`).
-    mutating func verify(_ arguments: [String], json: Bool) -> Int32 {
-        var command: VerifyCommand
-        do throws(VerifyCommand.UsageError) {
-            command = try VerifyCommand.parse(arguments)
-            command.json = command.json || json
-        } catch {
-            output.error("ipvsctl verify: \(error.message)\n" + VerifyCommand.usage)
-            return 2
-        }
+    /// `ipvsctl verify …`, its command line parsed already (before the kernel is opened: IPVSCtl.run).
+    mutating func verify(_ command: VerifyCommand) -> Int32 {
         do {
             return try runVerify(command)
         } catch {

@@ -1,5 +1,6 @@
 import Foundation
 import IPVSAdmin
+import IPVSCore
 import Testing
 
 /// The man page and the completion scripts are generated from the parser's tables: the committed copies
@@ -91,6 +92,52 @@ struct IPVSCtlDocumentationTests {
         #expect(throws: IPVSAdmExit.self) { try IPVSCtlPredictCommand.parse(["-t", "10.0.0.1:80", "--nosuch"]) }
     }
 
+    /// verify's options come from one table: the parser accepts each listed spelling, refuses others, and each is
+    /// in its usage, the man page and every completion script.
+    @Test func everyDocumentedVerifyOptionIsAcceptedAndDocumented() throws {
+        let manual = IPVSCtlDocumentation.manual()
+        let usage = IPVSCtlVerifyCommand.usage
+        for option in IPVSCtlOptionDocs.verifyOptions {
+            for spelling in option.spellings {
+                var words: [String]
+                switch spelling {
+                case "-i", "--interface": words = [spelling, "lo"]
+                case "-r", "--read": words = [spelling, "capture.pcap"]
+                case "-c", "--count", "-d", "--duration": words = ["--interface", "lo", spelling, "5"]
+                case "-f", "--fwmark-service": words = ["--read", "c.pcap", spelling, "7"]
+                case "--lifecycle": words = ["--read", "c.pcap", spelling, option.values[1]]
+                case "--lag": words = ["--read", "c.pcap", spelling, "0.5"]
+                case "--json", "--kernel-counters": words = ["--read", "c.pcap", spelling]
+                default: words = ["--read", "c.pcap", spelling, "10.0.0.1:80"]
+                }
+                do throws(IPVSCtlVerifyCommand.UsageError) { _ = try IPVSCtlVerifyCommand.parse(words) } catch {
+                    Issue.record("verify \(words): \(error.message)")
+                }
+                #expect(manual.contains("\\fB" + spelling.replacingOccurrences(of: "-", with: "\\-") + "\\fR"))
+                #expect(usage.contains(spelling), "usage: \(spelling)")
+            }
+            let long = option.spellings.last!
+            for shell in IPVSCtlExtensions.Shell.allCases {
+                let script = IPVSCtlDocumentation.completionScript(shell)
+                #expect(script.contains(shell == .fish ? "-l \(long.dropFirst(2))" : long), "\(shell): \(long)")
+            }
+        }
+        // What the parser does with the values: parsed, not just accepted.
+        let parsed = try IPVSCtlVerifyCommand.parse(
+            ["-i", "any", "-c", "12", "-t", "[2001:db8::1]:443", "-u", "10.0.0.1:53", "-f", "9", "--lag", "2"])
+        #expect(parsed.interface == "any" && parsed.count == 12 && parsed.lagSeconds == 2)
+        #expect(parsed.services == [
+            .address(.tcp, IPAddress("2001:db8::1")!, port: 443), .address(.udp, IPAddress("10.0.0.1")!, port: 53),
+            .firewallMark(9, .inet),
+        ])
+        // And it refuses what it does not know or what does not fit, so the checks above can fail.
+        for bad in [["--read", "c.pcap", "--nosuch"], ["--read", "c.pcap", "--count", "3"], ["-i", "lo", "-r", "f"],
+                    ["-i", "lo", "--kernel-counters"], ["-i", "lo", "-d", "0"], ["-r", "f", "-t", "10.0.0.1"],
+                    ["-r", "f", "--lifecycle", "sometimes"], ["-i", "lo", "-d", "inf"], []] {
+            #expect(throws: IPVSCtlVerifyCommand.UsageError.self, "\(bad)") { try IPVSCtlVerifyCommand.parse(bad) }
+        }
+    }
+
     /// The man page's per-command lines come from CommandOptionMatrix.
     @Test func theManPageSaysWhatEachCommandTakesAsTheMatrixDoes() {
         let manual = IPVSCtlDocumentation.manual()
@@ -124,6 +171,10 @@ struct IPVSCtlDocumentationTests {
         #expect(try complete(["ipvsctl", "pre"]) == ["predict"])
         #expect(try complete(["ipvsctl", "predict", "-t", "10.0.0.1:80", "--cl"]) == ["--client"])
         #expect(try complete(["ipvsctl", "predict", "-f", "5", "--protocol", "u"]) == ["udp"])
+        #expect(try complete(["ipvsctl", "ver"]) == ["verify"])
+        #expect(try complete(["ipvsctl", "verify", "--read", "c.pcap", "--life"]) == ["--lifecycle"])
+        #expect(try complete(["ipvsctl", "verify", "--lifecycle", "in"]) == ["inactive"])
+        #expect(try complete(["ipvsctl", "verify", "--interface", "l"]).contains("lo"))
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/zsh"), "zsh is not installed"))
@@ -144,6 +195,13 @@ struct IPVSCtlDocumentationTests {
             "/usr/bin/fish", ["--no-config", "-c", "source \(file); complete -C 'ipvsctl --tun-t'"])
         #expect(result.status == 0, "\(result.error)")
         #expect(result.output.hasPrefix("--tun-type"), "\(result.output)")
+        // The commands beyond ipvsadm's are offered as the first word.
+        let commands = try Self.run("/usr/bin/fish", ["--no-config", "-c", "source \(file); complete -C 'ipvsctl '"])
+        let first = commands.output.split(separator: "\n").map { String($0.prefix { $0 != "\t" }) }
+        #expect(first.contains("predict") && first.contains("verify"), "\(commands.output)")
+        let after = try Self.run(
+            "/usr/bin/fish", ["--no-config", "-c", "source \(file); complete -C 'ipvsctl verify --read x '"])
+        #expect(!after.output.contains("predict"), "\(after.output)")
         let values = try Self.run(
             "/usr/bin/fish", ["--no-config", "-c", "source \(file); complete -C 'ipvsctl --tun-type '"])
         #expect(values.output.split(separator: "\n").map { String($0.prefix { $0 != "\t" }) } == ["gre", "gue", "ipip"]

@@ -30,6 +30,12 @@ _ipvsctl() {
         --client) COMPREPLY=(); return ;;
         --to) COMPREPLY=(); return ;;
         --protocol) COMPREPLY=($(compgen -W "tcp udp sctp" -- "$cur")); return ;;
+        --interface) COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur")); return ;;
+        --read) COMPREPLY=(); return ;;
+        --count) COMPREPLY=(); return ;;
+        --duration) COMPREPLY=(); return ;;
+        --lifecycle) COMPREPLY=($(compgen -W "tracked inactive active" -- "$cur")); return ;;
+        --lag) COMPREPLY=(); return ;;
     esac
     local command="" word
     for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
@@ -49,6 +55,7 @@ _ipvsctl() {
             --start-daemon) command=start-daemon; break ;;
             --stop-daemon) command=stop-daemon; break ;;
             predict) command=predict; break ;;
+            verify) command=verify; break ;;
         esac
     done
     local words
@@ -68,7 +75,8 @@ _ipvsctl() {
         save) words="-n --numeric --json --netns" ;;
         zero) words="-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 --netns" ;;
         predict) words="-t --tcp-service -u --udp-service --sctp-service -f --fwmark-service -6 --ipv6 --client --to --protocol --json --netns" ;;
-        *) words="-A --add-service -E --edit-service -D --delete-service -C --clear -L -l --list -Z --zero -a --add-server -e --edit-server -d --delete-server --set -h --help -v --version -R --restore -S --save --start-daemon --stop-daemon --json --netns --dry-run --help-extensions --generate-completion-script --generate-manual predict" ;;
+        verify) words="-i --interface -r --read -c --count -d --duration -t --tcp-service -u --udp-service --sctp-service -f --fwmark-service --json --lifecycle --kernel-counters --lag --netns" ;;
+        *) words="-A --add-service -E --edit-service -D --delete-service -C --clear -L -l --list -Z --zero -a --add-server -e --edit-server -d --delete-server --set -h --help -v --version -R --restore -S --save --start-daemon --stop-daemon --json --netns --dry-run --help-extensions --generate-completion-script --generate-manual predict verify" ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }

@@ -1,4 +1,6 @@
 import CPcap
+import Glibc
+import Synchronization
 
 /// One captured record as libpcap hands it over. `data` points into libpcap's buffer and is valid only until the
 /// next call on the handle that returned it.
@@ -13,7 +15,7 @@ public struct PcapRecord {
 /// What `PcapHandle.next()` found.
 public enum PcapNext {
     case packet(PcapRecord)
-    /// A live capture's read timeout passed without a packet.
+    /// No packet came within the wait `next` was given (a live capture's read timeout by default).
     case timeout
     /// The end of a file, or `breakLoop()` was called.
     case end
@@ -25,9 +27,11 @@ public struct LiveCaptureOptions: Sendable {
     /// inner IPv6 header with a few extension headers and the transport header.
     public var snapLength: Int32 = 256
     public var promiscuous = false
-    /// Deliver packets as they arrive rather than when the kernel's buffer block fills.
+    /// Deliver packets as they arrive rather than when the kernel's buffer block fills (libpcap then uses
+    /// TPACKET_V2 instead of TPACKET_V3's blocks, which the kernel retires on a timer only once they hold a packet).
     public var immediate = true
-    /// How long `next()` waits before answering `.timeout`.
+    /// How long `next()` waits at most before answering `.timeout` (the handle waits itself, in poll(2): libpcap's
+    /// own wait can block for good on an idle interface).
     public var timeoutMilliseconds: Int32 = 100
     /// The kernel ring buffer's size in bytes.
     public var bufferSize: Int32 = 16 << 20
@@ -46,9 +50,21 @@ public struct PcapHandle: ~Copyable {
     public let linkType: LinkType
     /// Multiplier from libpcap's sub-second timestamp field to nanoseconds (1000 for microsecond precision).
     let fractionScale: UInt64
+    /// A live capture's descriptor, in non-blocking mode, that `next` polls itself; -1 for a file.
+    let selectable: Int32
+    /// `next()`'s wait for a live capture.
+    public let readTimeoutMilliseconds: Int32
+    /// Set by `breakLoop()`: libpcap's own flag is not looked at by a non-blocking read that finds no packet.
+    private let stop = StopFlag()
 
-    private init(handle: OpaquePointer) {
+    private final class StopFlag: Sendable {
+        let raised = Atomic<Bool>(false)
+    }
+
+    private init(handle: OpaquePointer, selectable: Int32 = -1, readTimeoutMilliseconds: Int32 = 0) {
         self.handle = handle
+        self.selectable = selectable
+        self.readTimeoutMilliseconds = readTimeoutMilliseconds
         self.linkType = LinkType(rawValue: pcap_datalink(handle))
         self.fractionScale = pcap_get_tstamp_precision(handle) == Int32(PCAP_TSTAMP_PRECISION_NANO) ? 1 : 1000
     }
@@ -92,7 +108,21 @@ public struct PcapHandle: ~Copyable {
         if interface == "any" && options.cookedV2OnAny {
             try check(pcap_set_datalink(h, LinkType.linuxSLL2.rawValue), "select LINUX_SLL2 headers")
         }
-        return PcapHandle(handle: h)
+        // Non-blocking, and `next` waits in poll(2) itself with a timeout it chooses. libpcap's blocking read on
+        // Linux cannot be relied on to come back on an idle interface: with TPACKET_V3 it polls without a timeout
+        // and waits for the kernel to retire a buffer block, which the kernel does only for a block holding a
+        // packet (net/packet/af_packet.c, prb_retire_rx_blk_timer_expired); an idle capture never saw its
+        // --duration, --count or stop request.
+        guard pcap_setnonblock(h, 1, &errorBuffer) == 0 else {
+            pcap_close(h)
+            throw PcapError(operation: "capture on \(interface): set non-blocking mode", message: errorText(errorBuffer))
+        }
+        let fd = pcap_get_selectable_fd(h)
+        guard fd >= 0 else {
+            pcap_close(h)
+            throw PcapError(operation: "capture on \(interface)", message: "no selectable descriptor")
+        }
+        return PcapHandle(handle: h, selectable: fd, readTimeoutMilliseconds: max(1, options.timeoutMilliseconds))
     }
 
     /// Compiles `expression` for this handle and installs it (`pcap_compile`, `pcap_setfilter`).
@@ -107,11 +137,30 @@ public struct PcapHandle: ~Copyable {
         }
     }
 
-    /// The next record (`pcap_next_ex`). A record's bytes are valid until the next call.
+    /// The next record (`pcap_next_ex`). A record's bytes are valid until the next call. A live capture waits at
+    /// most its read timeout for one, then answers `.timeout`.
     public func next() throws(PcapError) -> PcapNext {
+        try next(waitingAtMost: readTimeoutMilliseconds)
+    }
+
+    /// The next record; a live capture waits at most `milliseconds` (0: not at all) for one, then answers
+    /// `.timeout`. A file's next record is always there (or its end).
+    public func next(waitingAtMost milliseconds: Int32) throws(PcapError) -> PcapNext {
+        if stop.raised.load(ordering: .acquiring) { return .end }
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
-        let status = pcap_next_ex(handle, &header, &data)
+        var status = pcap_next_ex(handle, &header, &data)
+        if status == 0 && selectable >= 0 && milliseconds > 0 {
+            var wait = milliseconds
+            // Where the descriptor alone does not announce every packet, libpcap says how long to wait at most.
+            if let required = pcap_get_required_select_timeout(handle) {
+                let ms = Int(required.pointee.tv_sec) * 1000 + (Int(required.pointee.tv_usec) + 999) / 1000
+                wait = Int32(clamping: min(Int(wait), max(1, ms)))
+            }
+            var descriptor = pollfd(fd: selectable, events: Int16(POLLIN), revents: 0)
+            if poll(&descriptor, 1, wait) > 0 { status = pcap_next_ex(handle, &header, &data) }
+            if status == 0 && stop.raised.load(ordering: .acquiring) { return .end }
+        }
         switch status {
         case 1:
             guard let header, let data else { return .end }
@@ -129,8 +178,11 @@ public struct PcapHandle: ~Copyable {
         }
     }
 
-    /// Makes a `next()` running on another thread return `.end` (`pcap_breakloop`).
-    public func breakLoop() { pcap_breakloop(handle) }
+    /// Makes a `next()` running on another thread return `.end` (`pcap_breakloop`), at the latest when its wait ends.
+    public func breakLoop() {
+        stop.raised.store(true, ordering: .releasing)
+        pcap_breakloop(handle)
+    }
 
     /// Packets received and dropped by the kernel for a live capture (`pcap_stats`); nil for files.
     public func kernelStatistics() -> (received: UInt32, dropped: UInt32)? {

@@ -82,46 +82,46 @@ extension Session {
                          + (command.duration.map { ", for \($0) s" } ?? "") + "\n")
         }
         let live = command.interface != nil
-        let linkType = pcap.linkType
-        let started = Self.now()
-        let deadline = command.duration.map { started.nanoseconds + UInt64($0 * 1e9) }
-        var lastTableRead = started
         var frames = 0
         var tableChanges = 0
-        capture: while true {
-            switch try pcap.next() {
-            case .packet(let record):
-                frames += 1
-                let event = tap.process(record.data, linkType: linkType, at: record.time)
-                if event != .none { feed.take(event, at: record.time, from: tap.tracker) }
-                if let count = command.count, tap.tracker.connections.count >= count { break capture }
-            case .timeout:
-                feed.idle(until: Self.now(), tracker: tap.tracker)
-            case .end:
-                break capture
-            }
-            guard live else { continue }
-            let now = Self.now()
-            if interrupted.load(ordering: .relaxed) { break }
-            if let deadline, now.nanoseconds >= deadline { break }
-            // The live table, once a second: its changes apply from the time they were seen.
-            if now.nanoseconds >= lastTableRead.nanoseconds + 1_000_000_000 {
-                let current = try readTable(command.services)
-                for change in TableChange.changes(from: table, to: current) {
-                    feed.apply(change, at: now, tracker: tap.tracker)
-                    tableChanges += 1
+        if live {
+            let started = CaptureTime.now()
+            let deadline = command.duration.map { CaptureTime(nanoseconds: started.nanoseconds + UInt64($0 * 1e9)) }
+            var lastTableRead = started
+            // The handle waits at most its read timeout (100 ms) for a packet: `wake` runs at least that often, with
+            // traffic or none, so --duration, --count and Ctrl-C end an idle capture too.
+            let run = try tap.runLive(pcap, deadline: deadline, connections: command.count) { event, time, tracker in
+                feed.take(event, at: time, from: tracker)
+            } wake: { now, tracker in
+                if interrupted.load(ordering: .relaxed) { return true }
+                feed.idle(until: now, tracker: tracker)
+                // The live table, once a second: its changes apply from the time they were seen.
+                if now.nanoseconds >= lastTableRead.nanoseconds + 1_000_000_000 {
+                    let current = try readTable(command.services)
+                    for change in TableChange.changes(from: table, to: current) {
+                        feed.apply(change, at: now, tracker: tracker)
+                        tableChanges += 1
+                    }
+                    table = current
+                    lastTableRead = now
                 }
-                table = current
-                lastTableRead = now
+                return false
             }
-        }
-        // With --count: the last connections' forwarded copies follow their first packet; read on for up to the lag.
-        if live && command.count != nil {
-            let until = Self.now().nanoseconds + UInt64(command.lagSeconds * 1e9)
-            while Self.now().nanoseconds < until, case .packet(let record) = try pcap.next() {
+            frames = run.frames
+            // After --count: the last connections' forwarded copies follow their first packet; read on for up to the
+            // lag, passing on everything but further new connections.
+            if run.end == .connections {
+                let until = CaptureTime(nanoseconds: CaptureTime.now().nanoseconds + UInt64(command.lagSeconds * 1e9))
+                frames += try tap.runLive(pcap, deadline: until) { event, time, tracker in
+                    if case .opened = event { return }
+                    feed.take(event, at: time, from: tracker)
+                } wake: { _, _ in interrupted.load(ordering: .relaxed) }.frames
+            }
+        } else {
+            let linkType = pcap.linkType
+            while case .packet(let record) = try pcap.next() {
                 frames += 1
                 let event = tap.process(record.data, linkType: linkType, at: record.time)
-                if case .opened = event { continue }  // beyond the count
                 if event != .none { feed.take(event, at: record.time, from: tap.tracker) }
             }
         }
@@ -140,13 +140,6 @@ extension Session {
             output.out(report.text())
         }
         return report.passed ? 0 : 1
-    }
-
-    /// CLOCK_REALTIME, the clock a live capture stamps packets with.
-    private static func now() -> CaptureTime {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return CaptureTime(nanoseconds: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
     }
 
     /// /proc/sys/net/ipv4/vs/NAME of this network namespace, or nil.

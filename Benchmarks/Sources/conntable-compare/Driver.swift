@@ -233,29 +233,71 @@ func measure<T: BenchTable>(
 
     var state = MixedState(entries: entries)
     for threads in options.threads where supported(.mixed, threads) {
-        let ops = options.opsPerPass / 40 * 40
-        let buffers = state.streams(factory: factory, threads: threads, opsPerPass: ops, passes: options.passes)
-        let prepared = buffers.map { T.prepare($0) }
-        var m = Measurement(implementation: implementation, workload: .mixed, entries: entries, threads: threads,
-                            capacity: capacity, opsPerPass: ops * threads)
-        for p in 0..<options.passes {
-            let range = p * ops..<(p + 1) * ops
-            let pass = timedPass(table, prepared, ranges: Array(repeating: range, count: threads), uniformOp: 0, pin: options.pin)
-            let writes = UInt64(ops / 20 * threads)
-            guard pass.result.inserted == writes, pass.result.deleted == writes,
-                pass.result.hits == UInt64(ops * threads) - 2 * writes, pass.result.misses == 0,
-                pass.result.insertFailed == 0, pass.result.deleteFailed == 0
-            else {
-                fail("\(implementation.rawValue) mixed \(entries) × \(threads) pass \(p): \(describe(pass.result))")
-            }
-            m.wall.append(pass.wall)
-            m.cpu.append(pass.cpu)
-        }
-        guard table.count == entries else { fail("\(implementation.rawValue) mixed: count \(table.count), expected \(entries)") }
-        m.hugeKiB = anonHugeKiB()
-        report(m)
-        prepared.forEach { T.release($0) }
-        buffers.forEach { $0.free() }
+        measureMixed(implementation, table, capacity: capacity, entries: entries, threads: threads, state: &state,
+                     options: options, report: report)
     }
     table.destroy()
+}
+
+/// The mixed workload's timed passes on `threads` threads over `table` (holding the live keys of `state`): every
+/// pass's results are checked, and the table must still hold `entries` keys at the end.
+func measureMixed<T: BenchTable>(
+    _ implementation: Implementation, _ table: T, capacity: Int, entries: Int, threads: Int, state: inout MixedState,
+    options: Options, report: (Measurement) -> Void
+) {
+    let ops = options.opsPerPass / 40 * 40
+    let buffers = state.streams(factory: StreamFactory(seed: options.seed, entries: entries), threads: threads,
+                                opsPerPass: ops, passes: options.passes)
+    let prepared = buffers.map { T.prepare($0) }
+    var m = Measurement(implementation: implementation, workload: .mixed, entries: entries, threads: threads,
+                        capacity: capacity, opsPerPass: ops * threads)
+    for p in 0..<options.passes {
+        let range = p * ops..<(p + 1) * ops
+        let pass = timedPass(table, prepared, ranges: Array(repeating: range, count: threads), uniformOp: 0, pin: options.pin)
+        let writes = UInt64(ops / 20 * threads)
+        guard pass.result.inserted == writes, pass.result.deleted == writes,
+            pass.result.hits == UInt64(ops * threads) - 2 * writes, pass.result.misses == 0,
+            pass.result.insertFailed == 0, pass.result.deleteFailed == 0
+        else {
+            fail("\(implementation.rawValue) mixed \(entries) × \(threads) pass \(p): \(describe(pass.result))")
+        }
+        m.wall.append(pass.wall)
+        m.cpu.append(pass.cpu)
+    }
+    guard table.count == entries else { fail("\(implementation.rawValue) mixed: count \(table.count), expected \(entries)") }
+    m.hugeKiB = anonHugeKiB()
+    report(m)
+    prepared.forEach { T.release($0) }
+    buffers.forEach { $0.free() }
+}
+
+/// The idealised T-thread ceiling of the mixed workload (Implementation.flatSplit): for each T ≥ 2 of `--threads`,
+/// T flat C tables of capacity / T slots (the same memory and load factor as every other implementation's one
+/// table), table t prefilled with the keys thread t owns (indices ≡ t mod T, untimed, by thread t), then the very
+/// streams the shared tables run, thread t on table t alone.
+func measureSplitCeiling(_ implementation: Implementation, entries: Int, options: Options, report: (Measurement) -> Void) {
+    guard options.workloads.contains(.mixed) else { return }
+    let kind = implementation == .flatSplitBatch ? CConnRef_FlatBatch : CConnRef_Flat
+    let factory = StreamFactory(seed: options.seed, entries: entries)
+    let capacity = referenceCapacity(entries)
+    for threads in options.threads where implementation.supports(.mixed, threads: threads, options: options) {
+        guard let table = SplitReferenceTable(kind: kind, capacity: capacity, threads: threads) else {
+            fail("\(implementation.rawValue): cannot create \(threads) tables for \(entries) entries")
+        }
+        let buffers = (0..<threads).map { t in
+            let b = KeyBuffer(count: (entries - t + threads - 1) / threads, withOps: false)
+            for j in 0..<b.count { b.keys[j] = factory.key(t + j * threads) }
+            return b
+        }
+        let pass = timedPass(table, buffers, ranges: buffers.map { 0..<$0.count }, uniformOp: Int32(CConnRef_OpInsert),
+                             pin: options.pin)
+        buffers.forEach { $0.free() }
+        guard pass.result.inserted == entries, table.count == entries else {
+            fail("\(implementation.rawValue) prefill: \(describe(pass.result))")
+        }
+        var state = MixedState(entries: entries)
+        measureMixed(implementation, table, capacity: capacity, entries: entries, threads: threads, state: &state,
+                     options: options, report: report)
+        table.destroy()
+    }
 }

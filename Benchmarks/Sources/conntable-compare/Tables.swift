@@ -9,6 +9,13 @@ enum Implementation: String, CaseIterable {
     case swiftBatch = "swift-batch"
     /// The flat C table in bursts of 16 keys, each burst's home slots prefetched first (CConnRef_FlatBatch).
     case flatBatch = "flat-batch"
+    /// An idealised ceiling for the mixed workload on T threads: T independent flat C tables of capacity / T
+    /// slots each, thread t alone on table t, which holds exactly the keys thread t owns in the mixed workload
+    /// (indices ≡ t mod T). No sharing, no synchronisation, no cache line ever crosses cores: no concurrent table
+    /// can do better than this on the same workload, memory and load factor. Mixed only, T ≥ 2.
+    case flatSplit = "flat-split"
+    /// The same in bursts of 16 keys with `__builtin_prefetch` (T flat-batch tables).
+    case flatSplitBatch = "flat-split-batch"
 
     var label: String {
         switch self {
@@ -18,6 +25,8 @@ enum Implementation: String, CaseIterable {
         case .flat: "flat C"
         case .swiftBatch: "ConnectionTable batched"
         case .flatBatch: "flat C batched"
+        case .flatSplit: "flat C per-thread tables"
+        case .flatSplitBatch: "flat C per-thread tables batched"
         }
     }
 
@@ -27,6 +36,7 @@ enum Implementation: String, CaseIterable {
     /// a pass of 2 M operations takes minutes, and the figure measures how long the run was, not a steady state.
     func supports(_ workload: Workload, threads: Int, options: Options) -> Bool {
         if workload == .balancerNew || workload == .balancerExisting { return false }  // measureBalancer's
+        if self == .flatSplit || self == .flatSplitBatch { return workload == .mixed && threads >= 2 }
         if self == .ck && workload == .mixed { return options.ckMixed }
         return (self != .flat && self != .flatBatch) || threads == 1 || workload == .lookup || workload == .miss
     }
@@ -68,4 +78,33 @@ final class CReferenceTable: BenchTable, @unchecked Sendable {
 
     var count: Int { Int(CConnRef_count(table)) }
     func destroy() { CConnRef_destroy(table) }
+}
+
+/// T flat C tables, thread t on table t only (Implementation.flatSplit): the idealised multi-thread ceiling.
+final class SplitReferenceTable: BenchTable, @unchecked Sendable {
+    let parts: [CReferenceTable]
+
+    init?(kind: CConnRef_Kind, capacity: Int, threads: Int) {
+        var parts: [CReferenceTable] = []
+        for _ in 0..<threads {
+            guard let p = CReferenceTable(kind: kind, capacity: capacity / threads, threads: 1) else {
+                parts.forEach { $0.destroy() }
+                return nil
+            }
+            parts.append(p)
+        }
+        self.parts = parts
+    }
+
+    static func prepare(_ buffer: KeyBuffer) -> KeyBuffer { buffer }
+    static func release(_ prepared: KeyBuffer) {}
+    func enter(thread: Int) {}
+    func exit(thread: Int) {}
+
+    func run(thread: Int, _ b: KeyBuffer, range: Range<Int>, uniformOp: Int32) -> CConnRef_Result {
+        parts[thread].run(thread: 0, b, range: range, uniformOp: uniformOp)
+    }
+
+    var count: Int { parts.reduce(0) { $0 + $1.count } }
+    func destroy() { parts.forEach { $0.destroy() } }
 }

@@ -24,7 +24,7 @@ func usage() -> Never {
     print(
         """
         usage: conntable-compare [--entries N,…] [--threads T,…] [--workload insert|lookup|miss|mixed|balancer-new|balancer-existing,…]
-                                 [--impl swift|swift-batch|lfht|ck|flat|flat-batch,…] [--ops N] [--passes K] [--seed S] [--no-pin] [--table] [--ck-mixed]
+                                 [--impl swift|swift-batch|lfht|ck|flat|flat-batch|flat-split|flat-split-batch,…] [--ops N] [--passes K] [--seed S] [--no-pin] [--table] [--ck-mixed]
         N accepts K and M suffixes (powers of ten) and Ki, Mi (powers of two).
         """)
     exit(64)
@@ -87,6 +87,8 @@ for entries in options.entries {
             measureBalancer(entries: entries, options: options, report: report)
         case .swiftBatch:
             measureSwiftTable(entries: entries, batched: true, options: options, report: report)
+        case .flatSplit, .flatSplitBatch:
+            measureSplitCeiling(implementation, entries: entries, options: options, report: report)
         case .lfht, .ck, .flat, .flatBatch:
             let kind: CConnRef_Kind
             switch implementation {

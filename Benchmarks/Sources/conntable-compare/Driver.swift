@@ -49,6 +49,30 @@ struct Measurement {
     }
 }
 
+extension Measurement {
+    /// A measurement from one of its JSON lines (for `--report`): the medians become one-pass figures; nil for any
+    /// other line.
+    init?(jsonLine line: String) {
+        func field(_ name: String) -> Substring? {
+            guard let r = line.firstRange(of: "\"\(name)\":") else { return nil }
+            let rest = line[r.upperBound...]
+            let end = rest.firstIndex { $0 == "," || $0 == "}" } ?? rest.endIndex
+            return rest[..<end].filter { $0 != "\"" }[...]
+        }
+        guard let w = field("workload").flatMap({ Workload(rawValue: String($0)) }),
+            let i = field("impl").flatMap({ Implementation(rawValue: String($0)) }),
+            let e = field("entries").flatMap({ Int($0) }), let t = field("threads").flatMap({ Int($0) }),
+            let ops = field("ops_per_pass").flatMap({ Int($0) }), let mw = field("mops_wall").flatMap({ Double($0) }),
+            let mc = field("mops_cpu").flatMap({ Double($0) }), mw > 0, mc > 0
+        else { return nil }
+        self.init(implementation: i, workload: w, entries: e, threads: t,
+                  capacity: field("capacity").flatMap { Int($0) } ?? 0, opsPerPass: ops)
+        wall = [Double(ops) / (mw * 1e6)]
+        cpu = [Double(ops) / (mc * 1e6)]
+        hugeKiB = field("anon_huge_kib").flatMap { Int($0) } ?? 0
+    }
+}
+
 /// The process's AnonHugePages in KiB (/proc/self/smaps_rollup), 0 when unknown: tools/bench/conntable asks
 /// glibc for transparent huge pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=1), and this shows whether it got them.
 func anonHugeKiB() -> Int {

@@ -25,6 +25,7 @@ func usage() -> Never {
         """
         usage: conntable-compare [--entries N,…] [--threads T,…] [--workload insert|lookup|miss|mixed|balancer-new|balancer-existing,…]
                                  [--impl swift|swift-batch|lfht|ck|flat|flat-batch|flat-split|flat-split-batch,…] [--ops N] [--passes K] [--seed S] [--no-pin] [--table] [--ck-mixed]
+               conntable-compare --report FILE…   (the table from JSON lines printed earlier)
         N accepts K and M suffixes (powers of ten) and Ki, Mi (powers of two).
         """)
     exit(64)
@@ -67,6 +68,26 @@ func parseOptions() -> Options {
         o.opsPerPass >= 40, o.passes >= 1
     else { usage() }
     return o
+}
+
+// `--report FILE…`: the Markdown table from JSON lines printed earlier (one run's, or several runs' — e.g. a run cut
+// short, or 16 M entries measured separately); the figures are the lines' medians, nothing is measured.
+if CommandLine.arguments.dropFirst().first == "--report" {
+    let files = CommandLine.arguments.dropFirst(2)
+    guard !files.isEmpty else { usage() }
+    var ms: [Measurement] = []
+    for path in files {
+        guard let f = fopen(path, "r") else { fail("cannot open \(path)") }
+        var line = [CChar](repeating: 0, count: 4096)
+        while fgets(&line, Int32(line.count), f) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if let m = Measurement(jsonLine: text) { ms.append(m) }
+        }
+        fclose(f)
+    }
+    guard !ms.isEmpty else { fail("no measurement lines in \(files.joined(separator: " "))") }
+    printTable(ms)
+    exit(0)
 }
 
 let options = parseOptions()

@@ -108,6 +108,13 @@ let package = Package(
             path: "Sources/kernel-sync",
             swiftSettings: strictSettings
         ),
+        // tools/bench/restore-parse: `ipvsctl -R`'s per-line cost on the host, full parser against the fast path.
+        .executableTarget(
+            name: "restore-bench",
+            dependencies: ["IPVSAdmin", "IPVSCore", "IPVSNetlink"],
+            path: "Sources/restore-bench",
+            swiftSettings: strictSettings
+        ),
         // libFuzzer target for the tap's decoder and tracker (tools/test.d/host/40-tap-fuzz builds it with
         // -sanitize=fuzzer,address -DTAP_FUZZ); a plain build is a reproducer for saved inputs.
         .target(name: "CTapFuzz", path: "CShims/CTapFuzz"),

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Splits what `ipvsadm -R` reads into command lines as ipvsadm's `config_stream_read` does (config_stream.c):
 /// words are separated by spaces, tabs and carriage returns, a newline ends a line, and every word `ipvsadm` is
 /// dropped (so `ipvsadm -A …` lines work). Its quirks are kept: `#` starts no comment, and blanks at the very end
@@ -7,6 +9,41 @@ public struct IPVSAdmRestoreReader {
     var position = 0
 
     public init(_ text: String) { bytes = Array(text.utf8) }
+
+    /// The input as bytes, as `-R` reads it from stdin (no copy: the reader shares the array's storage).
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+
+    /// The next line if a newline ends it: the range of its bytes, the newline not included, and the reader moved
+    /// past it. nil at the end of the input and when what is left has no newline: ``nextLine()`` reads that last
+    /// piece, with its quirks. A line a newline ends has none: its words are ``words(_:)``.
+    public mutating func nextTerminatedLine() -> Range<Int>? {
+        guard position < bytes.count else { return nil }
+        let start = position
+        let end: Int? = bytes.withUnsafeBytes { raw in
+            guard let found = memchr(raw.baseAddress! + start, 0x0a, raw.count - start) else { return nil }
+            return raw.baseAddress!.distance(to: UnsafeRawPointer(found))
+        }
+        guard let end else { return nil }
+        position = end + 1
+        return start..<end
+    }
+
+    /// The words of a line without its newline, every `ipvsadm` dropped: what ``nextLine()`` returns for it.
+    public static func words(_ line: ArraySlice<UInt8>) -> [String] {
+        var words: [String] = []
+        var i = line.startIndex
+        while i < line.endIndex {
+            if isBlank(line[i]) {
+                i += 1
+                continue
+            }
+            let start = i
+            while i < line.endIndex && !isBlank(line[i]) { i += 1 }
+            let word = String(decoding: line[start..<i], as: UTF8.self)
+            if word != "ipvsadm" { words.append(word) }
+        }
+        return words
+    }
 
     /// The words of the next line (the program name not included), or nil at the end of the input.
     public mutating func nextLine() -> [String]? {

@@ -223,41 +223,15 @@ struct Session: ~Copyable {
 
     // MARK: - From ipvsadm's arguments to the kernel's entries
 
-    static func service(_ a: IPVSAdmServiceArgument) -> VirtualService {
-        let key: ServiceKey
-        if a.firewallMark != 0 {
-            key = .firewallMark(a.firewallMark, a.family ?? .inet)
-        } else {
-            let p: IPProtocol = a.ipProtocol == 17 ? .udp : a.ipProtocol == 132 ? .sctp : .tcp
-            key = .address(p, a.address ?? .v4(IPv4Address(0)), port: a.port)
-        }
-        return VirtualService(
-            key, scheduler: SchedulerKind(rawValue: a.schedulerName) ?? .wlc, flags: a.flags,
-            persistenceTimeout: a.timeout, netmask: a.netmask,
-            persistenceEngine: a.persistenceEngine.isEmpty ? nil : a.persistenceEngine)
-    }
+    static func service(_ a: IPVSAdmServiceArgument) -> VirtualService { IPVSAdmRequests.service(a) }
 
-    /// The request with the scheduler name exactly as given: the kernel, not ipvsctl, decides which exist.
     static func request(_ base: IPVSRequest, _ a: IPVSAdmServiceArgument) -> IPVSRequest {
-        var request = base
-        request.schedulerName = a.schedulerName
-        return request
+        IPVSAdmRequests.request(base, a)
     }
 
-    static func isZero(_ a: IPAddress) -> Bool {
-        switch a {
-        case .v4(let v4): return v4.value == 0
-        case .v6(let v6): return v6.high == 0 && v6.low == 0
-        }
-    }
+    static func isZero(_ a: IPAddress) -> Bool { IPVSAdmRequests.isZero(a) }
 
-    static func server(_ a: IPVSAdmServerArgument) -> RealServer {
-        RealServer(
-            a.address ?? .v4(IPv4Address(0)), port: a.port, forwarding: a.forwarding, weight: a.weight,
-            upperThreshold: a.upperThreshold, lowerThreshold: a.lowerThreshold,
-            tunnelType: TunnelType(rawValue: UInt8(a.tunnelType)) ?? .ipip, tunnelPort: a.tunnelPort,
-            tunnelFlags: TunnelFlags(rawValue: a.tunnelFlags))
-    }
+    static func server(_ a: IPVSAdmServerArgument) -> RealServer { IPVSAdmRequests.server(a) }
 }
 
 extension Output {

@@ -36,6 +36,23 @@ extension IPVSRequest {
     }
 }
 
+/// How a handle sends batches. The defaults are what batches need; the others exist to force the paths a test must
+/// reach (a receive buffer too small for the answers, an acknowledgement on every message).
+public struct IPVSBatchOptions: Hashable, Sendable {
+    /// Ask for an acknowledgement on every message instead of on the last one of each send.
+    public var acknowledgeEveryRequest: Bool
+    /// Set the receive buffer to this (SO_RCVBUFFORCE, which the kernel doubles) instead of raising it.
+    public var receiveBuffer: Int?
+    /// Messages per send at most, instead of as many as the receive buffer has room to answer.
+    public var messagesPerSend: Int?
+
+    public init(acknowledgeEveryRequest: Bool = false, receiveBuffer: Int? = nil, messagesPerSend: Int? = nil) {
+        self.acknowledgeEveryRequest = acknowledgeEveryRequest
+        self.receiveBuffer = receiveBuffer
+        self.messagesPerSend = messagesPerSend.map { max(1, $0) }
+    }
+}
+
 /// What became of each request of a batch (``IPVSHandle/perform(batch:)``).
 ///
 /// Requests are applied in order and independently: the kernel goes on with the next message after one fails
@@ -127,89 +144,138 @@ extension IPVSHandle {
     /// - Returns: what became of each request. Never throws for one refused request; a send or receive that fails
     ///   stops the batch, and the result says which requests were not sent or have no answer.
     public mutating func perform(batch requests: [IPVSRequest]) -> IPVSBatchResult {
-        var result = IPVSBatchResult(count: requests.count)
-        guard !requests.isEmpty else { return result }
         for (index, request) in requests.enumerated() {
             precondition(!request.isRead, "request \(index) of the batch reads (\(request.operation.rawValue))")
         }
-        let (sendLimit, messagesPerSend) = prepareForBatch()
+        return perform(batchOf: RequestMessages(requests: requests))
+    }
+
+    /// The batch engine, over any list of messages that can write themselves (``BatchMessages``): the requests of
+    /// ``perform(batch:)``, or a ``MirrorPlan`` encoded straight from its compact steps.
+    mutating func perform<Messages: BatchMessages>(batchOf messages: Messages) -> IPVSBatchResult {
+        var result = IPVSBatchResult(count: messages.count)
+        guard messages.count > 0 else { return result }
+        var (sendLimit, messagesPerSend) = prepareForBatch()
+        let acknowledgeEach = batchOptions.acknowledgeEveryRequest
         var out = [UInt8](repeating: 0, count: sendLimit)
         var next = 0
-        while next < requests.count {
+        while next < messages.count {
             let first = next
             let firstSequence = sequence &+ 1
             // Lay out messages until the buffer or the answer budget is full; the last one asks for an ack.
             var length = 0
-            var lengths: (last: Int, lastOffset: Int) = (0, 0)
+            var lastOffset = 0
             out.withUnsafeMutableBytes { buffer in
-                while next < requests.count, next - first < messagesPerSend {
-                    let written = IPVSMessageWriter.write(
-                        requests[next], into: buffer, at: length, family: familyID,
+                while next < messages.count, next - first < messagesPerSend {
+                    let written = messages.write(
+                        next, into: buffer, at: length, family: familyID,
                         sequence: firstSequence &+ UInt32(truncatingIfNeeded: next - first), portID: portID,
-                        acknowledge: false)
+                        acknowledge: acknowledgeEach)
                     guard let written else { break }
-                    lengths = (written, length)
+                    lastOffset = length
                     length += written
                     next += 1
                 }
             }
             if next == first {
-                // One message larger than the whole buffer (cannot happen with IPVS's attributes): send it alone.
-                let request = requests[next]
+                // One message larger than the whole buffer (cannot happen with IPVS's attributes).
                 result.notSent = (
-                    first..<requests.count, IPVSError(request.operation, .malformedReply(.messageTooLarge))
+                    first..<messages.count, IPVSError(messages.operation(at: first), .malformedReply(.messageTooLarge))
                 )
                 return result
             }
             // NLM_F_ACK on the last message (flags at offset 6 of its header).
             let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK)
-            out[lengths.lastOffset + 6] = UInt8(truncatingIfNeeded: flags)
-            out[lengths.lastOffset + 7] = UInt8(truncatingIfNeeded: flags >> 8)
+            out[lastOffset + 6] = UInt8(truncatingIfNeeded: flags)
+            out[lastOffset + 7] = UInt8(truncatingIfNeeded: flags >> 8)
             sequence = firstSequence &+ UInt32(truncatingIfNeeded: next - first - 1)
             mutatingMessagesSent += next - first
 
-            let sent = Self.retryingEINTROrFail(requests[first].operation, "send") {
+            let sent = Self.retryingEINTROrFail(messages.operation(at: first), "send") {
                 out.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, length, 0) }
             }
             result.sends += 1
             if case .failure(let error) = sent {
-                result.notSent = (first..<requests.count, error)
+                result.notSent = (first..<messages.count, error)
                 return result
             }
-            if let stop = collectAnswers(
-                requests, first..<next, firstSequence: firstSequence, into: &result)
-            {
-                if next < requests.count { result.notSent = (next..<requests.count, stop) }
+            switch collectAnswers(messages, first..<next, firstSequence: firstSequence, into: &result) {
+            case .complete:
+                break
+            case .answersLost:
+                // The receive buffer overflowed: send less at once from now on.
+                messagesPerSend = max(1, (next - first) / 2)
+            case .stop(let error):
+                if next < messages.count { result.notSent = (next..<messages.count, error) }
                 return result
             }
         }
         return result
     }
 
+    /// How the answers to one send ended.
+    enum AnswersOutcome {
+        /// The last message's answer came, and every error before it.
+        case complete
+        /// The receive buffer overflowed (ENOBUFS): the answers that came are recorded, the requests without one
+        /// are marked unconfirmed. The batch goes on.
+        case answersLost
+        /// Receiving failed (timeout, or another error): the requests without an answer are unconfirmed, and the
+        /// batch stops with this error.
+        case stop(IPVSError)
+    }
+
     /// Reads the answers to one send: errors for refused messages, then the ack (or error) of the last one.
-    /// Returns the error that should stop the batch (no final answer), or nil.
-    private mutating func collectAnswers(
-        _ requests: [IPVSRequest], _ range: Range<Int>, firstSequence: UInt32, into result: inout IPVSBatchResult
-    ) -> IPVSError? {
+    ///
+    /// The kernel has processed the whole send when `send` returns (af_netlink.c `netlink_unicast_kernel` runs
+    /// genetlink's `genl_rcv` in the sender's call), so every answer is queued or, when the receive buffer was full,
+    /// dropped (af_netlink.c `netlink_overrun` then reports ENOBUFS once on the next receive). After ENOBUFS the
+    /// queue is read without blocking until it is empty: the answers that would have ended the wait are gone, and
+    /// waiting for them would only run into the timeout.
+    ///
+    /// Only messages from the kernel (source port 0) that carry this socket's port id and a sequence number of
+    /// this send count: a late answer to an earlier request, or a message another socket sent to this one, is
+    /// skipped.
+    private mutating func collectAnswers<Messages: BatchMessages>(
+        _ messages: Messages, _ range: Range<Int>, firstSequence: UInt32, into result: inout IPVSBatchResult
+    ) -> AnswersOutcome {
         let lastSequence = firstSequence &+ UInt32(truncatingIfNeeded: range.count - 1)
         var lost: IPVSError? = nil
         let failuresBefore = result.failures.count
+        let operation = messages.operation(at: range.last!)
         while true {
-            let received = Self.retryingEINTROrFail(requests[range.last!].operation, "recv") {
-                buffer.withUnsafeMutableBytes { Glibc.recv(descriptor, $0.baseAddress, $0.count, 0) }
+            var source = sockaddr_nl()
+            let received = Self.retryingEINTROrFail(operation, "recv") {
+                buffer.withUnsafeMutableBytes { bytes in
+                    withUnsafeMutablePointer(to: &source) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                            var length = socklen_t(MemoryLayout<sockaddr_nl>.size)
+                            return Glibc.recvfrom(
+                                descriptor, bytes.baseAddress, bytes.count, lost == nil ? 0 : Int32(MSG_DONTWAIT),
+                                address, &length)
+                        }
+                    }
+                }
             }
             let count: Int
             switch received {
             case .success(let n): count = n
             case .failure(let error):
                 if case .repliesLost = error.reason {
-                    // Some answers were dropped; the final ack may still come. Whatever had no error is unknown.
+                    // Some answers were dropped; the ones queued before the overflow are still to be read.
                     lost = error
                     continue
                 }
+                if let lost, case .timedOut = error.reason {
+                    // EAGAIN without blocking: the queue is empty, nothing more will come for this send.
+                    markUnconfirmed(range, failuresFrom: failuresBefore, lost, &result)
+                    return .answersLost
+                }
                 markUnconfirmed(range, failuresFrom: failuresBefore, error, &result)
-                return error
+                return .stop(error)
             }
+            // Not from the kernel: another socket wrote to ours.
+            if source.nl_pid != 0 { continue }
             var done = false
             buffer.withUnsafeBytes { bytes in
                 var offset = 0
@@ -224,11 +290,10 @@ extension IPVSHandle {
                         let code = bytes.loadUnaligned(fromByteOffset: offset + 16, as: Int32.self)
                         let index = range.lowerBound + Int(delta)
                         if code != 0 {
-                            let request = requests[index]
                             result.failures.append(
                                 .init(
-                                    index: index, request: request,
-                                    error: IPVSError(request.operation, .kernel(errno: -code))))
+                                    index: index, request: messages.request(at: index),
+                                    error: IPVSError(messages.operation(at: index), .kernel(errno: -code))))
                         }
                         if seq == lastSequence { done = true }
                     }
@@ -236,8 +301,11 @@ extension IPVSHandle {
                 }
             }
             if done {
-                if let lost { markUnconfirmed(range, failuresFrom: failuresBefore, lost, &result) }
-                return nil
+                if let lost {
+                    markUnconfirmed(range, failuresFrom: failuresBefore, lost, &result)
+                    return .answersLost
+                }
+                return .complete
             }
         }
     }
@@ -275,12 +343,19 @@ extension IPVSHandle {
         var one: Int32 = 1
         // Errors without the request echoed (4.3 and later); harmless to ask again.
         _ = setsockopt(descriptor, SOL_NETLINK, NETLINK_CAP_ACK, &one, socklen_t(MemoryLayout<Int32>.size))
-        let receive = Self.raise(descriptor, SO_RCVBUFFORCE, SO_RCVBUF, to: Self.batchReceiveBuffer)
+        let receive: Int
+        if let size = batchOptions.receiveBuffer {
+            var value = Int32(clamping: size)
+            _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVBUFFORCE, &value, socklen_t(MemoryLayout<Int32>.size))
+            receive = size
+        } else {
+            receive = Self.raise(descriptor, SO_RCVBUFFORCE, SO_RCVBUF, to: Self.batchReceiveBuffer)
+        }
         let send = Self.raise(descriptor, SO_SNDBUFFORCE, SO_SNDBUF, to: Self.batchSendLimit)
         // af_netlink.c netlink_sendmsg: len > sk_sndbuf - 32 fails. The answers of one send must fit the receive
         // buffer: the final ack, and an error per message at worst.
         let bytes = max(4096, min(Self.batchSendLimit, send - 32))
-        let messages = max(1, receive / Self.errorAnswerCost - 1)
+        let messages = batchOptions.messagesPerSend ?? max(1, receive / Self.errorAnswerCost - 1)
         return (bytes, messages)
     }
 
@@ -337,24 +412,11 @@ enum IPVSMessageWriter {
             putService(service, keyOnly: keyOnly, schedulerName: request.schedulerName, &w)
             w.end(nest)
         case .destination(let service, let server, let keyOnly):
-            guard w.room(Self.serviceSize(service, keyOnly: true, nil) + 4 + 100) else { return nil }
+            guard w.room(Self.serviceSize(service, keyOnly: true, nil) + 4 + destinationNestSize) else { return nil }
             let s = w.begin(IPVS_CMD_ATTR_SERVICE)
             putService(service, keyOnly: true, schedulerName: nil, &w)
             w.end(s)
-            let d = w.begin(IPVS_CMD_ATTR_DEST)
-            w.u16Attribute(IPVS_DEST_ATTR_ADDR_FAMILY, server.address.family.kernelValue)
-            w.address(IPVS_DEST_ATTR_ADDR, server.address)
-            w.u16Attribute(IPVS_DEST_ATTR_PORT, server.port.bigEndian)
-            if !keyOnly {
-                w.u32Attribute(IPVS_DEST_ATTR_FWD_METHOD, server.forwarding.rawValue)
-                w.u32Attribute(IPVS_DEST_ATTR_WEIGHT, UInt32(bitPattern: server.weight))
-                w.u8Attribute(IPVS_DEST_ATTR_TUN_TYPE, server.tunnelType.rawValue)
-                w.u16Attribute(IPVS_DEST_ATTR_TUN_PORT, server.tunnelPort.bigEndian)
-                w.u16Attribute(IPVS_DEST_ATTR_TUN_FLAGS, server.tunnelFlags.rawValue)
-                w.u32Attribute(IPVS_DEST_ATTR_U_THRESH, server.upperThreshold)
-                w.u32Attribute(IPVS_DEST_ATTR_L_THRESH, server.lowerThreshold)
-            }
-            w.end(d)
+            putDestination(server, keyOnly: keyOnly, &w)
         default:
             // Timeouts and whatever else: through the libnl encoder (rare, never in bulk).
             guard let bytes = try? request.encode(family: family, sequence: sequence, portID: portID),
@@ -368,6 +430,43 @@ enum IPVSMessageWriter {
         let length = w.position - offset
         buffer.storeBytes(of: UInt32(length), toByteOffset: offset, as: UInt32.self)
         return length
+    }
+
+    /// Room a destination nest needs at most (IPv6, every field).
+    static let destinationNestSize = 104
+
+    /// The IPVS_CMD_ATTR_DEST nest (libipvs `ipvs_nl_fill_dest_attr`'s layout).
+    @inline(__always)
+    static func putDestination(_ server: RealServer, keyOnly: Bool, _ w: inout Cursor) {
+        let d = w.begin(IPVS_CMD_ATTR_DEST)
+        w.u16Attribute(IPVS_DEST_ATTR_ADDR_FAMILY, server.address.family.kernelValue)
+        w.address(IPVS_DEST_ATTR_ADDR, server.address)
+        w.u16Attribute(IPVS_DEST_ATTR_PORT, server.port.bigEndian)
+        if !keyOnly {
+            w.u32Attribute(IPVS_DEST_ATTR_FWD_METHOD, server.forwarding.rawValue)
+            w.u32Attribute(IPVS_DEST_ATTR_WEIGHT, UInt32(bitPattern: server.weight))
+            w.u8Attribute(IPVS_DEST_ATTR_TUN_TYPE, server.tunnelType.rawValue)
+            w.u16Attribute(IPVS_DEST_ATTR_TUN_PORT, server.tunnelPort.bigEndian)
+            w.u16Attribute(IPVS_DEST_ATTR_TUN_FLAGS, server.tunnelFlags.rawValue)
+            w.u32Attribute(IPVS_DEST_ATTR_U_THRESH, server.upperThreshold)
+            w.u32Attribute(IPVS_DEST_ATTR_L_THRESH, server.lowerThreshold)
+        }
+        w.end(d)
+    }
+
+    /// nlmsghdr (length patched by the caller) and genlmsghdr: 20 bytes.
+    @inline(__always)
+    static func putHeader(
+        _ w: inout Cursor, family: UInt16, flags: UInt16, sequence: UInt32, portID: UInt32, command: UInt8
+    ) {
+        w.u32(0)
+        w.u16(family)
+        w.u16(flags)
+        w.u32(sequence)
+        w.u32(portID)
+        w.u8(command)
+        w.u8(UInt8(IPVS_GENL_VERSION))
+        w.u16(0)
     }
 
     /// An upper bound of a service nest's content.
@@ -486,6 +585,31 @@ enum IPVSMessageWriter {
 }
 
 extension IPVSHandle {
+    /// Encodes a plan's steps as ``KernelMirror/apply(plan:)`` would, without sending: tools/bench/kernel-sync.
+    public static func measureEncoding(_ plan: MirrorPlan) -> Duration {
+        measureEncoding(PlanMessages(plan))
+    }
+
+    static func measureEncoding<Messages: BatchMessages>(_ messages: Messages) -> Duration {
+        var out = [UInt8](repeating: 0, count: batchSendLimit)
+        let clock = ContinuousClock()
+        let start = clock.now
+        out.withUnsafeMutableBytes { buffer in
+            var length = 0
+            for i in 0..<messages.count {
+                if let n = messages.write(
+                    i, into: buffer, at: length, family: 0x1c, sequence: UInt32(truncatingIfNeeded: i), portID: 1,
+                    acknowledge: false)
+                {
+                    length += n
+                } else {
+                    length = 0
+                }
+            }
+        }
+        return clock.now - start
+    }
+
     /// Encodes `requests` as a batch would, into one reused 1 MiB buffer, without sending: the user-space share of a
     /// batch's cost, for tools/bench/kernel-sync.
     public static func measureEncoding(_ requests: [IPVSRequest]) -> Duration {
@@ -533,5 +657,110 @@ extension IPVSHandle {
         }
         var seen = Set<ServiceKey>()
         return last.filter { seen.insert($0.service.key).inserted }
+    }
+}
+
+/// A list of messages for the batch engine (``IPVSHandle/perform(batchOf:)``): each writes itself into the send
+/// buffer, and names its operation and request for the errors. Generic, so each kind of list is specialised.
+protocol BatchMessages {
+    var count: Int { get }
+    func operation(at index: Int) -> IPVSError.Operation
+    func request(at index: Int) -> IPVSRequest
+    /// Writes message `index` at `offset` and returns its length (4-byte aligned), or nil when it does not fit.
+    func write(
+        _ index: Int, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, family: UInt16, sequence: UInt32,
+        portID: UInt32, acknowledge: Bool
+    ) -> Int?
+}
+
+/// The requests of ``IPVSHandle/perform(batch:)``.
+struct RequestMessages: BatchMessages {
+    let requests: [IPVSRequest]
+    var count: Int { requests.count }
+    func operation(at index: Int) -> IPVSError.Operation { requests[index].operation }
+    func request(at index: Int) -> IPVSRequest { requests[index] }
+    func write(
+        _ index: Int, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, family: UInt16, sequence: UInt32,
+        portID: UInt32, acknowledge: Bool
+    ) -> Int? {
+        IPVSMessageWriter.write(
+            requests[index], into: buffer, at: offset, family: family, sequence: sequence, portID: portID,
+            acknowledge: acknowledge)
+    }
+}
+
+/// A plan's steps, written straight from its compact entries: the key nest (IPVS_CMD_ATTR_SERVICE) of each of its
+/// services is encoded once and copied into each destination message of that service, so a destination message
+/// costs a header, one copy and its own attributes. Service steps (one per service) go through
+/// ``IPVSMessageWriter/write(_:into:at:family:sequence:portID:acknowledge:)``. Same bytes either way (a host test
+/// compares them).
+struct PlanMessages: BatchMessages {
+    let plan: MirrorPlan
+    /// Service `i`'s key nest at `i * keyStride`, its length in its first two bytes (nla_len).
+    let keys: [UInt8]
+    /// An IPv6 address key: nest header 4 + AF 8 + PROTOCOL 8 + ADDR 20 + PORT 8.
+    static let keyStride = 48
+
+    init(_ plan: MirrorPlan) {
+        self.plan = plan
+        var keys = [UInt8](repeating: 0, count: plan.services.count * Self.keyStride)
+        keys.withUnsafeMutableBytes { buffer in
+            for (i, service) in plan.services.enumerated() {
+                var w = IPVSMessageWriter.Cursor(buffer: buffer, start: i * Self.keyStride)
+                let nest = w.begin(IPVS_CMD_ATTR_SERVICE)
+                IPVSMessageWriter.putService(service, keyOnly: true, schedulerName: nil, &w)
+                w.end(nest)
+            }
+        }
+        self.keys = keys
+    }
+
+    var count: Int { plan.count }
+
+    func operation(at index: Int) -> IPVSError.Operation {
+        switch plan.kind(at: index) {
+        case .addService: return .addService
+        case .editService: return .editService
+        case .deleteService: return .deleteService
+        case .addDestination: return .addDestination
+        case .editDestination, .drainDestination, .restoreDestination: return .editDestination
+        case .deleteDestination: return .deleteDestination
+        }
+    }
+
+    func request(at index: Int) -> IPVSRequest { plan.request(at: index) }
+
+    func write(
+        _ index: Int, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, family: UInt16, sequence: UInt32,
+        portID: UInt32, acknowledge: Bool
+    ) -> Int? {
+        let entry = plan.entries[index]
+        let command: Int
+        let keyOnly: Bool
+        switch entry.kind {
+        case .addService, .editService, .deleteService:
+            return IPVSMessageWriter.write(
+                plan.request(at: index), into: buffer, at: offset, family: family, sequence: sequence,
+                portID: portID, acknowledge: acknowledge)
+        case .addDestination: (command, keyOnly) = (IPVS_CMD_NEW_DEST, false)
+        case .editDestination, .drainDestination, .restoreDestination: (command, keyOnly) = (IPVS_CMD_SET_DEST, false)
+        case .deleteDestination: (command, keyOnly) = (IPVS_CMD_DEL_DEST, true)
+        }
+        var w = IPVSMessageWriter.Cursor(buffer: buffer, start: offset)
+        guard w.room(20 + Self.keyStride + IPVSMessageWriter.destinationNestSize) else { return nil }
+        IPVSMessageWriter.putHeader(
+            &w, family: family, flags: UInt16(NLM_F_REQUEST) | (acknowledge ? UInt16(NLM_F_ACK) : 0),
+            sequence: sequence, portID: portID, command: UInt8(command))
+        keys.withUnsafeBytes { keys in
+            let start = Int(entry.service) * Self.keyStride
+            let length = Int(keys.loadUnaligned(fromByteOffset: start, as: UInt16.self))
+            buffer.baseAddress!.advanced(by: w.position).copyMemory(
+                from: keys.baseAddress!.advanced(by: start), byteCount: length)
+            w.position += length
+        }
+        IPVSMessageWriter.putDestination(entry.server!, keyOnly: keyOnly, &w)
+        let length = w.position - offset
+        buffer.storeBytes(of: UInt32(length), toByteOffset: offset, as: UInt32.self)
+        return length
     }
 }

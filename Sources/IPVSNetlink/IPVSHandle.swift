@@ -25,6 +25,8 @@ public struct IPVSHandle: ~Copyable {
     public internal(set) var mutatingMessagesSent = 0
     /// Read requests sent on this handle (GET commands and dumps; a dump counts once however many parts it has).
     public internal(set) var readRequestsSent = 0
+    /// How batches are sent (``perform(batch:)``): the defaults, unless a test forces another path.
+    public var batchOptions = IPVSBatchOptions()
 
     /// Opens a handle in the caller's network namespace, or in the one at `networkNamespace` (a path such as
     /// `/run/netns/NAME` or `/proc/PID/ns/net`). The socket lives in that namespace for its whole life; the

@@ -79,7 +79,7 @@ public final class KernelMirror {
     public func apply(plan: MirrorPlan) -> MirrorReport {
         let reads = readRequestsSent
         let mutations = mutatingMessagesSent
-        let result = writer.perform(batch: plan.requests)
+        let result = writer.perform(batchOf: PlanMessages(plan))
         return MirrorReport(
             plan: plan, result: result, readRequests: readRequestsSent - reads,
             mutatingMessages: mutatingMessagesSent - mutations)
@@ -100,19 +100,19 @@ public struct MirrorReport: Sendable {
     /// Steps the kernel applied, per kind.
     public var applied: [MirrorStep.Kind: Int] {
         var counts = plan.counts
-        for failure in result.failures { counts[plan.kinds[failure.index], default: 0] -= 1 }
+        for failure in result.failures { counts[plan.kind(at: failure.index), default: 0] -= 1 }
         for u in result.unconfirmed {
-            for i in u.range { counts[plan.kinds[i], default: 0] -= 1 }
+            for i in u.range { counts[plan.kind(at: i), default: 0] -= 1 }
         }
         if let n = result.notSent {
-            for i in n.range { counts[plan.kinds[i], default: 0] -= 1 }
+            for i in n.range { counts[plan.kind(at: i), default: 0] -= 1 }
         }
         return counts.filter { $0.value > 0 }
     }
 
     /// The steps the kernel refused, with their errors.
     public var failures: [(step: MirrorStep, error: IPVSError)] {
-        result.failures.map { (MirrorStep(plan.kinds[$0.index], plan.requests[$0.index]), $0.error) }
+        result.failures.map { (MirrorStep(plan.kind(at: $0.index), $0.request), $0.error) }
     }
 
     /// True when every step was applied.

@@ -86,6 +86,7 @@ func measure<T>(_ body: () throws -> T) rethrows -> (T, Duration) {
 var serviceCount = 10_000
 var destinationsPerService = 10
 var offline = false
+var loadOnly = false
 var arguments = CommandLine.arguments.dropFirst()
 while let option = arguments.popFirst() {
     switch option {
@@ -93,8 +94,9 @@ while let option = arguments.popFirst() {
     case "--destinations": destinationsPerService = Int(arguments.popFirst() ?? "") ?? destinationsPerService
     case "--offline": offline = true
     case "--encode-loop": offline = true
+    case "--load-only": loadOnly = true
     default:
-        FileHandle.standardError.write("usage: kernel-sync [--services N] [--destinations N]\n".data(using: .utf8)!)
+        FileHandle.standardError.write("usage: kernel-sync [--services N] [--destinations N] [--load-only | --offline | --encode-loop]\n".data(using: .utf8)!)
         exit(2)
     }
 }
@@ -126,16 +128,44 @@ if offline {
     let (plan, planTime) = measure { MirrorPlanner.plan(kernel: [], desired: desired, scope: scope) }
     let (requests, requestsTime) = measure { plan.requests }
     if CommandLine.arguments.contains("--encode-loop") {
-        for _ in 0..<100 { _ = IPVSHandle.measureEncoding(requests) }
+        for _ in 0..<100 { _ = IPVSHandle.measureEncoding(plan) }
         exit(0)
     }
-    let encodeTime = (0..<5).map { _ in IPVSHandle.measureEncoding(requests) }.min()!
+    let encodeTime = (0..<5).map { _ in IPVSHandle.measureEncoding(plan) }.min()!
+    let requestEncodeTime = (0..<5).map { _ in IPVSHandle.measureEncoding(requests) }.min()!
     let planAgain = (0..<5).map { _ in measure { MirrorPlanner.plan(kernel: [], desired: desired, scope: scope) }.1 }
         .min()!
     print("plan min", planAgain)
     print(
         "{\"validate_s\": \(seconds(validateTime)), \"plan_s\": \(seconds(planTime)), \"requests_s\": \(seconds(requestsTime)), "
-            + "\"encode_s\": \(seconds(encodeTime)), \"messages\": \(requests.count)}")
+            + "\"encode_s\": \(seconds(encodeTime)), \"request_encode_s\": \(seconds(requestEncodeTime)), "
+            + "\"messages\": \(requests.count)}")
+    exit(0)
+}
+
+if loadOnly {
+    // Only the mirror's load, twice, each in a fresh namespace: for profiling (`perf record` around it) and quick
+    // before/after comparisons of the load path. No ipvsadm, so no ratio.
+    let ip = try tool("ip")
+    var loads: [String] = []
+    for round in 0..<2 {
+        let ns = "ks-load-\(getpid())-\(round)"
+        try run(ip, ["netns", "add", ns])
+        defer { _ = try? run(ip, ["netns", "delete", ns]) }
+        try run(ip, ["-n", ns, "link", "set", "lo", "up"])
+        let mirror = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(ns)", timeout: .seconds(120))
+        let (plan, planTime) = try measure { try mirror.plan(desired) }
+        let (load, applyTime) = measure { mirror.apply(plan: plan) }
+        guard load.converged else { throw Failure(description: "load failed: \(load.failures.prefix(3))") }
+        loads.append(
+            "{\"plan_s\": \(String(format: "%.3f", seconds(planTime))), "
+                + "\"apply_s\": \(String(format: "%.3f", seconds(applyTime))), "
+                + "\"load_s\": \(String(format: "%.3f", seconds(planTime + applyTime))), "
+                + "\"sends\": \(load.result.sends), \"messages\": \(load.mutatingMessages)}")
+        try mirror.apply([])
+    }
+    print("{\"services\": \(serviceCount), \"destinations_per_service\": \(destinationsPerService), "
+        + "\"loads\": [\(loads.joined(separator: ", "))]}")
     exit(0)
 }
 

@@ -275,6 +275,44 @@ import Testing
         }
     }
 
+    /// KernelMirror encodes a plan from its compact steps (a service's key nest written once and copied): every kind
+    /// of step, on every kind of service, gives the bytes of the step's request as libnl encodes it.
+    @Test func planStepsAreWrittenAsTheirRequestsEncode() throws {
+        var plan = MirrorPlan()
+        for s in Self.services {
+            let index = plan.add(s)
+            for kind in [MirrorStep.Kind.addService, .editService, .deleteService] { plan.append(kind, service: index) }
+            for r in Self.servers {
+                for kind in [
+                    MirrorStep.Kind.addDestination, .editDestination, .drainDestination, .restoreDestination,
+                    .deleteDestination,
+                ] {
+                    plan.append(kind, service: index, r)
+                }
+            }
+        }
+        let messages = PlanMessages(plan)
+        #expect(messages.count == Self.services.count * (3 + 5 * Self.servers.count))
+        var buffer = [UInt8](repeating: 0xAA, count: 4096)
+        for i in 0..<messages.count {
+            let request = plan.request(at: i)
+            let sequence = UInt32(7000 + i)
+            let theirs = try request.encode(family: 0x1c, sequence: sequence, portID: 0x1234)
+            let length = buffer.withUnsafeMutableBytes {
+                messages.write(i, into: $0, at: 12, family: 0x1c, sequence: sequence, portID: 0x1234, acknowledge: true)
+            }
+            #expect(length == theirs.count, "\(plan.kind(at: i)) \(request)")
+            #expect(Array(buffer[12..<12 + theirs.count]) == theirs, "\(plan.kind(at: i)) \(request)")
+            #expect(messages.operation(at: i) == request.operation)
+        }
+        // Too little room: nothing written.
+        var small = [UInt8](repeating: 0, count: 100)
+        let none = small.withUnsafeMutableBytes {
+            messages.write(4, into: $0, at: 0, family: 1, sequence: 1, portID: 1, acknowledge: false)
+        }
+        #expect(none == nil)
+    }
+
     @Test func withoutAcknowledgementOnlyTheFlagDiffers() throws {
         var buffer = [UInt8](repeating: 0, count: 512)
         let request = IPVSRequest.newDestination(Self.servers[0], in: Self.services[1])

@@ -104,7 +104,8 @@ public enum FlowEvent: Hashable, Sendable {
 public struct FlowTracker: Sendable {
     public private(set) var connections: [ObservedConnection] = []
     public private(set) var statistics = FlowTrackerStatistics()
-    public let services: [WatchedService]
+    /// The watched services; `watch` adds to them while a live capture runs.
+    public private(set) var services: [WatchedService]
     public let routes: RouteTopology
     public let timeouts: FlowTimeouts
 
@@ -195,33 +196,62 @@ public struct FlowTracker: Sendable {
         self.services = services
         self.routes = routes
         self.timeouts = timeouts
-        var masquerade: [Endpoint: [ServerRef]] = [:]
-        var masqueradeOrder: [Endpoint] = []
-        for (i, watched) in services.enumerated() {
-            guard case .address(let p, let vip, let port) = watched.service.key else { continue }
-            let transport = UInt8(p.rawValue)
-            let endpoint = Endpoint(address: PacketAddress(vip), port: port, transport: transport,
-                                    family: UInt8(vip.family.rawValue))
-            if !virtualEntries.contains(where: { $0.endpoint == endpoint }) {
-                virtualEntries.append(EndpointEntry(endpoint: endpoint, target: Int32(i)))
-            }
-            for (j, rs) in watched.realServers.enumerated() {
-                let ref = ServerRef(service: Int32(i), server: Int32(j))
-                let host = HostKey(address: PacketAddress(rs.address), family: UInt8(rs.address.family.rawValue))
-                switch rs.forwarding {
-                case .masquerade:
-                    let e = Endpoint(address: host.address, port: rs.port, transport: transport, family: host.family)
-                    if masquerade[e] == nil { masqueradeOrder.append(e) }
-                    masquerade[e, default: []].append(ref)
-                case .tunnel: tunnelServers[host, default: []].append(ref)
-                case .route: routeServers[host, default: []].append(ref)
-                case .local: break
-                }
-            }
+        for i in services.indices { register(service: i) }
+    }
+
+    /// Starts following a service added to the table while the capture runs (a live `ipvsctl verify` re-reading the
+    /// kernel's table). A service already watched is left as it is.
+    public mutating func watch(_ service: WatchedService) {
+        guard !services.contains(where: { $0.service.key == service.service.key }) else { return }
+        services.append(service)
+        register(service: services.count - 1)
+    }
+
+    /// Starts following `realServer` of the watched service `key` (a destination added while the capture runs):
+    /// forwarded copies to it pair with their connections from now on, instead of counting as unmatched. Returns
+    /// false when `key` is not watched; a real server already watched (same address and port) is left as it is.
+    @discardableResult
+    public mutating func watch(_ realServer: RealServer, of key: ServiceKey) -> Bool {
+        guard let i = services.firstIndex(where: { $0.service.key == key }) else { return false }
+        guard !services[i].realServers.contains(where: { $0.key == realServer.key }) else { return true }
+        services[i].realServers.append(realServer)
+        if case .address(let p, _, _) = key {
+            register(realServer, as: ServerRef(service: Int32(i), server: Int32(services[i].realServers.count - 1)),
+                     transport: UInt8(p.rawValue))
         }
-        for e in masqueradeOrder {
-            masqueradeEntries.append(EndpointEntry(endpoint: e, target: Int32(masqueradeRefs.count)))
-            masqueradeRefs.append(masquerade[e]!)
+        return true
+    }
+
+    /// Enters service `i` of `services` and its real servers in the lookup tables. Firewall-mark services are not
+    /// followed (no address on the wire to match).
+    private mutating func register(service i: Int) {
+        let watched = services[i]
+        guard case .address(let p, let vip, let port) = watched.service.key else { return }
+        let transport = UInt8(p.rawValue)
+        let endpoint = Endpoint(address: PacketAddress(vip), port: port, transport: transport,
+                                family: UInt8(vip.family.rawValue))
+        if !virtualEntries.contains(where: { $0.endpoint == endpoint }) {
+            virtualEntries.append(EndpointEntry(endpoint: endpoint, target: Int32(i)))
+        }
+        for (j, rs) in watched.realServers.enumerated() {
+            register(rs, as: ServerRef(service: Int32(i), server: Int32(j)), transport: transport)
+        }
+    }
+
+    private mutating func register(_ rs: RealServer, as ref: ServerRef, transport: UInt8) {
+        let host = HostKey(address: PacketAddress(rs.address), family: UInt8(rs.address.family.rawValue))
+        switch rs.forwarding {
+        case .masquerade:
+            let e = Endpoint(address: host.address, port: rs.port, transport: transport, family: host.family)
+            if let entry = masqueradeEntries.first(where: { $0.endpoint == e }) {
+                masqueradeRefs[Int(entry.target)].append(ref)
+            } else {
+                masqueradeEntries.append(EndpointEntry(endpoint: e, target: Int32(masqueradeRefs.count)))
+                masqueradeRefs.append([ref])
+            }
+        case .tunnel: tunnelServers[host, default: []].append(ref)
+        case .route: routeServers[host, default: []].append(ref)
+        case .local: break
         }
     }
 

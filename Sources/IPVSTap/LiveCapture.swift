@@ -26,11 +26,12 @@ extension Tap {
     /// `connections` new connections in all, or `wake` returns true. `wake` is called with the time after every
     /// frame and after every wait that ended without one: at least once per read timeout, with traffic or none, so
     /// that an idle capture still ends on time. No wait goes beyond the deadline.
-    /// `body` gets every event other than `.none`, with the frame's time and the tracker. Returns the frames read and why it ended.
+    /// `body` gets every event other than `.none`, with the frame's time and the tracker; `wake` may change the
+    /// tracker (`FlowTracker.watch`, for a table that changed). Returns the frames read and why it ended.
     public mutating func runLive(
         _ handle: borrowing PcapHandle, deadline: CaptureTime? = nil, connections: Int? = nil,
         _ body: (FlowEvent, CaptureTime, borrowing FlowTracker) throws -> Void = { _, _, _ in },
-        wake: (CaptureTime, borrowing FlowTracker) throws -> Bool = { _, _ in false }
+        wake: (CaptureTime, inout FlowTracker) throws -> Bool = { _, _ in false }
     ) throws -> (frames: Int, end: LiveCaptureEnd) {
         let linkType = handle.linkType
         var frames = 0
@@ -53,7 +54,7 @@ extension Tap {
             case .end:
                 return (frames, .end)
             }
-            if try wake(CaptureTime.now(), tracker) { return (frames, .stopped) }
+            if try wake(CaptureTime.now(), &tracker) { return (frames, .stopped) }
         }
     }
 }

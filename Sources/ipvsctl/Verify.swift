@@ -99,6 +99,12 @@ extension Session {
                 if now.nanoseconds >= lastTableRead.nanoseconds + 1_000_000_000 {
                     let current = try readTable(command.services)
                     for change in TableChange.changes(from: table, to: current) {
+                        // The tracker follows what was added, so that copies to a new real server pair.
+                        switch change {
+                        case .addService(let service): tracker.watch(WatchedService(service, realServers: []))
+                        case .addDestination(let key, let server): tracker.watch(server, of: key)
+                        default: break
+                        }
                         feed.apply(change, at: now, tracker: tracker)
                         tableChanges += 1
                     }

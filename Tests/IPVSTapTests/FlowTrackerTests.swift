@@ -56,6 +56,47 @@ struct FlowTrackerTests {
         return s
     }()
 
+    @Test("a real server added while the capture runs (watch) pairs its forwarded copies; unwatched, they are unmatched")
+    func watchAddedRealServer() throws {
+        var options = SyntheticTraffic.Options()
+        options.connections = 60
+        options.clients = 7
+        let servers = Self.masq(3)
+        let writer = PcapWriter(format: PcapFileFormat(linkType: options.linkType, precision: .nanoseconds))
+        let traffic = SyntheticTraffic(Self.service(.tcp, Self.vip, port: 80, servers), options: options, into: writer)
+        let path = T.temporaryPath("watch")
+        defer { T.remove(path) }
+        try writer.write(to: path)
+        let toThird = traffic.expected.filter { $0.realServer == servers[2].address }.count
+        #expect(toThird > 0)
+
+        // Told only of the first two: copies to the third pair with nothing.
+        let partial = Self.service(.tcp, Self.vip, port: 80, Array(servers.prefix(2)))
+        var blind = Tap(services: [partial])
+        try blind.run(try PcapHandle.open(file: path))
+        #expect(blind.tracker.connections.filter { $0.realServer == nil }.count == toThird)
+        #expect(blind.tracker.statistics.unrelatedPackets > 0)  // to no real server it knows
+
+        // Told of the third before the traffic: every connection as generated.
+        var told = Tap(services: [partial])
+        let first = told.tracker.watch(servers[2], of: partial.service.key)
+        let again = told.tracker.watch(servers[2], of: partial.service.key)  // twice: once
+        let elsewhere = told.tracker.watch(servers[2], of: .address(.tcp, T.a("10.96.9.9"), port: 80))
+        #expect(first && again && !elsewhere)
+        #expect(told.tracker.services[0].realServers.count == 3)
+        try told.run(try PcapHandle.open(file: path))
+        #expect(told.tracker.connections == traffic.expected)
+        #expect(told.tracker.statistics.unmatchedForwarded == 0)
+
+        // A service added later: its connections are followed from then on.
+        var late = Tap(services: [])
+        late.tracker.watch(Self.service(.tcp, Self.vip, port: 80, servers))
+        late.tracker.watch(Self.service(.tcp, Self.vip, port: 80, servers))
+        #expect(late.tracker.services.count == 1)
+        try late.run(try PcapHandle.open(file: path))
+        #expect(late.tracker.connections == traffic.expected)
+    }
+
     @Test("every link type, forwarding method and encapsulation: connections exactly as generated, in order",
           arguments: scenarios)
     func generatedCaptures(name: String, linkType: LinkType, transport: IPProtocol, servers: [RealServer]) throws {

@@ -32,14 +32,25 @@ public struct IPVSAdmListing {
 
     /// `list_all`: the version line (unless `-S`), the title, then every service sorted (unless `--nosort`).
     public func all(info: IPVSInfo, services: [IPVSAdmServiceListing]) -> String {
-        var out = format.contains(.rule) ? "" : Self.versionLine(info)
-        out += title()
-        for service in sortedServices(services) { out += self.service(service) }
-        return out
+        var out = IPVSAdmTextBuffer(capacity: 256 * (services.count + 1))
+        writeAll(info: info, services: services, into: &out)
+        return out.string
+    }
+
+    /// ``all(info:services:)`` into `out`.
+    public func writeAll(info: IPVSInfo, services: [IPVSAdmServiceListing], into out: inout IPVSAdmTextBuffer) {
+        if !format.contains(.rule) { out.append(Self.versionLine(info)) }
+        writeTitle(into: &out)
+        for service in sortedServices(services) { write(service, into: &out) }
     }
 
     /// `list_service`: the title and one service.
-    public func one(_ service: IPVSAdmServiceListing) -> String { title() + self.service(service) }
+    public func one(_ service: IPVSAdmServiceListing) -> String {
+        var out = IPVSAdmTextBuffer(capacity: 256)
+        writeTitle(into: &out)
+        write(service, into: &out)
+        return out.string
+    }
 
     /// The services in ipvsadm's order: sorted by libipvs's comparator through glibc's qsort, or as the kernel
     /// listed them with `--nosort`.
@@ -78,153 +89,240 @@ public struct IPVSAdmListing {
             + "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
     }
 
+    /// ``title()`` into `out`.
+    public func writeTitle(into out: inout IPVSAdmTextBuffer) { out.append(title()) }
+
     /// `print_service_entry`: the service line, then its real servers (sorted unless `--nosort`).
     public func service(_ listing: IPVSAdmServiceListing) -> String {
-        let entry = listing.entry
+        var out = IPVSAdmTextBuffer(capacity: 256)
+        write(listing, into: &out)
+        return out.string
+    }
+
+    /// ``service(_:)`` into `out`: `print_service_entry`'s `printf`s, field by field.
+    public func write(_ listing: IPVSAdmServiceListing, into out: inout IPVSAdmTextBuffer) {
+        if format.contains(.noSort) || listing.destinations.count < 2 {
+            write(listing.entry, sortedDestinations: listing.destinations, into: &out)
+        } else {
+            var destinations = listing.destinations
+            IPVSAdmSortOrder.mergeSort(&destinations) { IPVSAdmSortOrder.compareServers($0.server, $1.server) }
+            write(listing.entry, sortedDestinations: destinations, into: &out)
+        }
+    }
+
+    /// One service line and the lines of `destinations`, which are printed in the order given (the caller sorted
+    /// them, or `--nosort` keeps the kernel's order).
+    public func write(
+        _ entry: IPVSServiceEntry, sortedDestinations destinations: [IPVSDestinationEntry],
+        into out: inout IPVSAdmTextBuffer
+    ) {
         let service = entry.service
         let rule = format.contains(.rule)
         let numeric = format.contains(.numeric)
         let ipProtocol: UInt16
-        var name: String
+        if rule { out.append("-A ") }
+        // The service's name (its `svc_name`), written in place; destination lines of -S repeat it.
+        let nameStart = out.count
         switch service.key {
         case .firewallMark(let mark, let family):
             ipProtocol = 0
             // ipvsadm 1.31 prints the mark with %d: marks above 2^31 come out negative.
             let shown = Int32(bitPattern: mark)
-            if rule {
-                name = family == .inet6 ? "-f \(shown) -6" : "-f \(shown)"
-            } else {
-                name = family == .inet6 ? "FWM  \(shown) IPv6" : "FWM  \(shown)"
-            }
+            out.append(rule ? "-f " : "FWM  ")
+            out.appendDecimal(shown)
+            if family == .inet6 { out.append(rule ? " -6" : " IPv6") }
         case .address(let p, let address, let port):
             ipProtocol = p.rawValue
-            let vname = IPVSAdmAddressText.addressPort(
-                address, port: port, ipProtocol: ipProtocol, numeric: numeric, resolver: resolver)
             if rule {
-                let option: String
                 switch p {
-                case .tcp: option = "-t"
-                case .udp: option = "-u"
-                case .sctp: option = "--sctp-service"
+                case .tcp: out.append("-t ")
+                case .udp: out.append("-u ")
+                case .sctp: out.append("--sctp-service ")
                 }
-                name = option + " " + vname
             } else {
-                let protocolName: String
                 switch p {
-                case .tcp: protocolName = "TCP"
-                case .udp: protocolName = "UDP"
-                case .sctp: protocolName = "SCTP"
+                case .tcp: out.append("TCP  ")
+                case .udp: out.append("UDP  ")
+                case .sctp: out.append("SCTP ")
                 }
-                name = Self.padRight(protocolName, 4) + " " + vname
-                if address.family != .inet6 { name = Self.cut(name, 33) }
             }
+            IPVSAdmAddressText.appendAddressPort(
+                address, port: port, ipProtocol: ipProtocol, numeric: numeric, resolver: resolver, into: &out)
+            if !rule && address.family != .inet6 { out.cut(from: nameStart, to: 33) }
         }
+        let nameLength = out.count - nameStart
 
-        var out = ""
         let scheduler = service.scheduler.rawValue
         let flags = entry.kernelFlags
         let hasSchedulerFlags = !flags.intersection(ServiceFlags.schedulerFlags).isEmpty
         let v6 = service.key.family == .inet6
         if rule {
-            out += "-A \(name) -s \(scheduler)"
+            out.append(" -s ")
+            out.append(scheduler)
             if flags.contains(.persistent) {
-                out += " -p \(service.persistenceTimeout)"
+                out.append(" -p ")
+                out.appendDecimal(UInt64(service.persistenceTimeout))
                 if !v6 && service.netmask != 0xffff_ffff {
-                    out += " -M \(IPVSAdmAddressText.numeric(.v4(IPv4Address(service.netmask))))"
+                    out.append(" -M ")
+                    out.appendNumeric(.v4(IPv4Address(service.netmask)))
                 }
-                if v6 && service.netmask != 128 { out += " -M \(Int32(bitPattern: service.netmask))" }
+                if v6 && service.netmask != 128 {
+                    out.append(" -M ")
+                    out.appendDecimal(Int32(bitPattern: service.netmask))
+                }
             }
-            if let pe = service.persistenceEngine, !pe.isEmpty { out += " --pe \(pe)" }
-            if flags.contains(.onePacket) { out += " -o" }
-            if hasSchedulerFlags { out += " -b " + Self.schedulerFlagNames(scheduler, flags) }
+            if let pe = service.persistenceEngine, !pe.isEmpty {
+                out.append(" --pe ")
+                out.append(pe)
+            }
+            if flags.contains(.onePacket) { out.append(" -o") }
+            if hasSchedulerFlags {
+                out.append(" -b ")
+                Self.appendSchedulerFlagNames(scheduler, flags, into: &out)
+            }
         } else if format.contains(.stats) {
             let s = entry.statistics
-            out += Self.padRight(name, 33)
-            for v in [s.connections, s.incomingPackets, s.outgoingPackets, s.incomingBytes, s.outgoingBytes] {
-                out += largeNumber(v)
-            }
+            out.padRight(from: nameStart, to: 33)
+            appendLargeNumber(s.connections, into: &out)
+            appendLargeNumber(s.incomingPackets, into: &out)
+            appendLargeNumber(s.outgoingPackets, into: &out)
+            appendLargeNumber(s.incomingBytes, into: &out)
+            appendLargeNumber(s.outgoingBytes, into: &out)
         } else if format.contains(.rate) {
             let s = entry.statistics
-            out += Self.padRight(name, 33)
-            for v in [
-                s.connectionsPerSecond, s.incomingPacketsPerSecond, s.outgoingPacketsPerSecond,
-                s.incomingBytesPerSecond, s.outgoingBytesPerSecond,
-            ] { out += largeNumber(v) }
+            out.padRight(from: nameStart, to: 33)
+            appendLargeNumber(s.connectionsPerSecond, into: &out)
+            appendLargeNumber(s.incomingPacketsPerSecond, into: &out)
+            appendLargeNumber(s.outgoingPacketsPerSecond, into: &out)
+            appendLargeNumber(s.incomingBytesPerSecond, into: &out)
+            appendLargeNumber(s.outgoingBytesPerSecond, into: &out)
         } else {
-            out += "\(name) \(scheduler)"
-            if hasSchedulerFlags { out += " (" + Self.schedulerFlagNames(scheduler, flags) + ")" }
-            if flags.contains(.persistent) {
-                out += " persistent \(service.persistenceTimeout)"
-                if !v6 && service.netmask != 0xffff_ffff {
-                    out += " mask \(IPVSAdmAddressText.numeric(.v4(IPv4Address(service.netmask))))"
-                }
-                if v6 && service.netmask != 128 { out += " mask \(Int32(bitPattern: service.netmask))" }
-                if let pe = service.persistenceEngine, !pe.isEmpty { out += " pe \(pe)" }
+            out.append(UInt8(ascii: " "))
+            out.append(scheduler)
+            if hasSchedulerFlags {
+                out.append(" (")
+                Self.appendSchedulerFlagNames(scheduler, flags, into: &out)
+                out.append(UInt8(ascii: ")"))
             }
-            if flags.contains(.onePacket) { out += " ops" }
+            if flags.contains(.persistent) {
+                out.append(" persistent ")
+                out.appendDecimal(UInt64(service.persistenceTimeout))
+                if !v6 && service.netmask != 0xffff_ffff {
+                    out.append(" mask ")
+                    out.appendNumeric(.v4(IPv4Address(service.netmask)))
+                }
+                if v6 && service.netmask != 128 {
+                    out.append(" mask ")
+                    out.appendDecimal(Int32(bitPattern: service.netmask))
+                }
+                if let pe = service.persistenceEngine, !pe.isEmpty {
+                    out.append(" pe ")
+                    out.append(pe)
+                }
+            }
+            if flags.contains(.onePacket) { out.append(" ops") }
         }
-        out += "\n"
+        out.append(UInt8(ascii: "\n"))
 
-        var destinations = listing.destinations
-        if !format.contains(.noSort) {
-            IPVSAdmSortOrder.mergeSort(&destinations) { IPVSAdmSortOrder.compareServers($0.server, $1.server) }
+        for d in destinations {
+            writeDestination(d, serviceName: nameStart, nameLength: nameLength, ipProtocol: ipProtocol, into: &out)
         }
-        for d in destinations { out += destination(d, serviceName: name, ipProtocol: ipProtocol) }
-        return out
     }
 
-    func destination(_ d: IPVSDestinationEntry, serviceName: String, ipProtocol: UInt16) -> String {
+    /// `print_service_entry`'s line for one real server. `serviceName` is where the service's name lies in `out`
+    /// (-S repeats it).
+    func writeDestination(
+        _ d: IPVSDestinationEntry, serviceName: Int, nameLength: Int, ipProtocol: UInt16,
+        into out: inout IPVSAdmTextBuffer
+    ) {
         let server = d.server
-        var dname = IPVSAdmAddressText.addressPort(
-            server.address, port: server.port, ipProtocol: ipProtocol, numeric: format.contains(.numeric),
-            resolver: resolver)
         let rule = format.contains(.rule)
-        if !rule && server.address.family != .inet6 { dname = Self.cut(dname, 28) }
-        let s = d.statistics
         if rule {
-            let prefix = "-a \(serviceName) -r \(dname) \(Self.forwardingSwitch(server.forwarding)) -w \(server.weight)"
-            guard server.forwarding == .tunnel else { return prefix + "\n" }
-            let flagIndex = Int(min(server.tunnelFlags.rawValue, 2))
-            switch server.tunnelType {
-            case .gre: return prefix + " --tun-type gre \(Self.tunnelFlagOptions[flagIndex])\n"
-            case .gue:
-                return prefix + " --tun-type gue --tun-port \(server.tunnelPort) \(Self.tunnelFlagOptions[flagIndex])\n"
-            case .ipip: return prefix + " --tun-type ipip\n"
+            out.append("-a ")
+            out.appendCopy(from: serviceName, count: nameLength)
+            out.append(" -r ")
+            IPVSAdmAddressText.appendAddressPort(
+                server.address, port: server.port, ipProtocol: ipProtocol, numeric: format.contains(.numeric),
+                resolver: resolver, into: &out)
+            out.append(UInt8(ascii: " "))
+            out.append(Self.forwardingSwitch(server.forwarding))
+            out.append(" -w ")
+            out.appendDecimal(server.weight)
+            if server.forwarding == .tunnel {
+                let flagIndex = Int(min(server.tunnelFlags.rawValue, 2))
+                switch server.tunnelType {
+                case .gre:
+                    out.append(" --tun-type gre ")
+                    out.append(Self.tunnelFlagOptions[flagIndex])
+                case .gue:
+                    out.append(" --tun-type gue --tun-port ")
+                    out.appendDecimal(UInt64(server.tunnelPort))
+                    out.append(UInt8(ascii: " "))
+                    out.append(Self.tunnelFlagOptions[flagIndex])
+                case .ipip: out.append(" --tun-type ipip")
+                }
             }
+            out.append(UInt8(ascii: "\n"))
+            return
         }
+        out.append("  -> ")
+        let nameStart = out.count
+        IPVSAdmAddressText.appendAddressPort(
+            server.address, port: server.port, ipProtocol: ipProtocol, numeric: format.contains(.numeric),
+            resolver: resolver, into: &out)
+        if server.address.family != .inet6 { out.cut(from: nameStart, to: 28) }
+        out.padRight(from: nameStart, to: 28)
+        let s = d.statistics
         if format.contains(.stats) {
-            var line = "  -> " + Self.padRight(dname, 28)
-            for v in [s.connections, s.incomingPackets, s.outgoingPackets, s.incomingBytes, s.outgoingBytes] {
-                line += largeNumber(v)
+            appendLargeNumber(s.connections, into: &out)
+            appendLargeNumber(s.incomingPackets, into: &out)
+            appendLargeNumber(s.outgoingPackets, into: &out)
+            appendLargeNumber(s.incomingBytes, into: &out)
+            appendLargeNumber(s.outgoingBytes, into: &out)
+        } else if format.contains(.rate) {
+            // The three packet rates are printed with %8u, not print_largenum.
+            out.append(UInt8(ascii: " "))
+            out.appendDecimal(s.connectionsPerSecond, width: 8)
+            out.append(UInt8(ascii: " "))
+            out.appendDecimal(s.incomingPacketsPerSecond, width: 8)
+            out.append(UInt8(ascii: " "))
+            out.appendDecimal(s.outgoingPacketsPerSecond, width: 8)
+            appendLargeNumber(s.incomingBytesPerSecond, into: &out)
+            appendLargeNumber(s.outgoingBytesPerSecond, into: &out)
+        } else if format.contains(.thresholds) {
+            out.append(UInt8(ascii: " "))
+            out.appendDecimalLeft(UInt64(server.upperThreshold), width: 10)
+            out.append(UInt8(ascii: " "))
+            out.appendDecimalLeft(UInt64(server.lowerThreshold), width: 10)
+            appendConnections(d, into: &out)
+        } else if format.contains(.persistentConnections) {
+            out.append(UInt8(ascii: " "))
+            out.appendSigned(Int64(server.weight), width: -9)
+            out.append(UInt8(ascii: " "))
+            out.appendDecimalLeft(UInt64(d.persistentConnections), width: 11)
+            appendConnections(d, into: &out)
+        } else {
+            out.append(UInt8(ascii: " "))
+            out.append(Self.forwardingName(server.forwarding))
+            if format.contains(.tunnelInfo) {
+                out.append(UInt8(ascii: " "))
+                let start = out.count
+                Self.appendTunnelInfo(server, into: &out)
+                out.padRight(from: start, to: 13)
             }
-            return line + "\n"
+            out.append(UInt8(ascii: " "))
+            out.appendSigned(Int64(server.weight), width: -6)
+            appendConnections(d, into: &out)
         }
-        if format.contains(.rate) {
-            var line = "  -> " + Self.padRight(dname, 28)
-            for v in [s.connectionsPerSecond, s.incomingPacketsPerSecond, s.outgoingPacketsPerSecond] {
-                line += " " + Self.padLeft("\(v)", 8)
-            }
-            return line + largeNumber(s.incomingBytesPerSecond) + largeNumber(s.outgoingBytesPerSecond) + "\n"
-        }
-        if format.contains(.thresholds) {
-            return "  -> " + Self.padRight(dname, 28) + " " + Self.padRight("\(server.upperThreshold)", 10) + " "
-                + Self.padRight("\(server.lowerThreshold)", 10) + " " + Self.padRight("\(d.activeConnections)", 10)
-                + " " + Self.padRight("\(d.inactiveConnections)", 10) + "\n"
-        }
-        if format.contains(.persistentConnections) {
-            return "  -> " + Self.padRight(dname, 28) + " " + Self.padRight("\(server.weight)", 9) + " "
-                + Self.padRight("\(d.persistentConnections)", 11) + " " + Self.padRight("\(d.activeConnections)", 10)
-                + " " + Self.padRight("\(d.inactiveConnections)", 10) + "\n"
-        }
-        if format.contains(.tunnelInfo) {
-            return "  -> " + Self.padRight(dname, 28) + " " + Self.padRight(server.forwarding.description, 7) + " "
-                + Self.padRight(Self.tunnelInfo(server) ?? "n/a", 13) + " " + Self.padRight("\(server.weight)", 6) + " "
-                + Self.padRight("\(d.activeConnections)", 10) + " " + Self.padRight("\(d.inactiveConnections)", 10)
-                + "\n"
-        }
-        return "  -> " + Self.padRight(dname, 28) + " " + Self.padRight(server.forwarding.description, 7) + " "
-            + Self.padRight("\(server.weight)", 6) + " " + Self.padRight("\(d.activeConnections)", 10) + " "
-            + Self.padRight("\(d.inactiveConnections)", 10) + "\n"
+        out.append(UInt8(ascii: "\n"))
+    }
+
+    /// " ActiveConn InActConn" columns: `%-10u %-10u`.
+    private func appendConnections(_ d: IPVSDestinationEntry, into out: inout IPVSAdmTextBuffer) {
+        out.append(UInt8(ascii: " "))
+        out.appendDecimalLeft(UInt64(d.activeConnections), width: 10)
+        out.append(UInt8(ascii: " "))
+        out.appendDecimalLeft(UInt64(d.inactiveConnections), width: 10)
     }
 
     /// `list_timeout`.
@@ -250,11 +348,11 @@ public struct IPVSAdmListing {
 
     // MARK: - Pieces
 
-    static let tunnelFlagOptions = ["--tun-nocsum", "--tun-csum", "--tun-remcsum"]
-    static let tunnelFlagMarks = ["-c", "+c", "r+c"]
+    static let tunnelFlagOptions: [StaticString] = ["--tun-nocsum", "--tun-csum", "--tun-remcsum"]
+    static let tunnelFlagMarks: [StaticString] = ["-c", "+c", "r+c"]
 
     /// `fwd_switch`.
-    static func forwardingSwitch(_ f: ForwardingMethod) -> String {
+    static func forwardingSwitch(_ f: ForwardingMethod) -> StaticString {
         switch f {
         case .masquerade: return "-m"
         case .tunnel: return "-i"
@@ -262,42 +360,79 @@ public struct IPVSAdmListing {
         }
     }
 
-    /// `fwd_tun_info`: nil unless tunnelled; cut to 15 bytes as its 16-byte buffer cuts it.
-    static func tunnelInfo(_ server: RealServer) -> String? {
-        guard server.forwarding == .tunnel else { return nil }
+    /// `fwd_name`, padded to ipvsadm's `%-7s`.
+    static func forwardingName(_ f: ForwardingMethod) -> StaticString {
+        switch f {
+        case .masquerade: return "Masq   "
+        case .local: return "Local  "
+        case .tunnel: return "Tunnel "
+        case .route: return "Route  "
+        }
+    }
+
+    /// `fwd_tun_info`: "n/a" unless tunnelled; cut to 15 bytes as its 16-byte buffer cuts it.
+    static func appendTunnelInfo(_ server: RealServer, into out: inout IPVSAdmTextBuffer) {
+        guard server.forwarding == .tunnel else { return out.append("n/a") }
+        let start = out.count
         let flags = tunnelFlagMarks[Int(min(server.tunnelFlags.rawValue, 2))]
         switch server.tunnelType {
-        case .ipip: return "ipip"
-        case .gue: return cut("gue:\(server.tunnelPort):\(flags)", 15)
-        case .gre: return cut("gre:\(flags)", 15)
+        case .ipip: out.append("ipip")
+        case .gue:
+            out.append("gue:")
+            out.appendDecimal(UInt64(server.tunnelPort))
+            out.append(UInt8(ascii: ":"))
+            out.append(flags)
+        case .gre:
+            out.append("gre:")
+            out.append(flags)
         }
+        out.cut(from: start, to: 15)
     }
 
     /// `print_sched_flags`: sh and mh name their flags; every other scheduler prints flag-N.
     static func schedulerFlagNames(_ scheduler: String, _ flags: ServiceFlags) -> String {
-        var names: [String] = []
-        if scheduler == "sh" || scheduler == "mh" {
-            if flags.contains(.schedulerFlag1) { names.append("\(scheduler)-fallback") }
-            if flags.contains(.schedulerFlag2) { names.append("\(scheduler)-port") }
-        } else {
-            if flags.contains(.schedulerFlag1) { names.append("flag-1") }
-            if flags.contains(.schedulerFlag2) { names.append("flag-2") }
-            if flags.contains(.schedulerFlag3) { names.append("flag-3") }
-        }
-        return names.joined(separator: ",")
+        var out = IPVSAdmTextBuffer(capacity: 64)
+        appendSchedulerFlagNames(scheduler, flags, into: &out)
+        return out.string
     }
 
-    /// `print_largenum`: 9 columns; K, M, G, T past 10^8; `--exact` widens instead.
-    func largeNumber(_ i: UInt64) -> String {
-        if format.contains(.exact) {
-            let digits = "\(i)"
-            return Self.padLeft(digits, digits.utf8.count <= 8 ? 9 : digits.utf8.count + 1)
+    static func appendSchedulerFlagNames(_ scheduler: String, _ flags: ServiceFlags, into out: inout IPVSAdmTextBuffer) {
+        var first = true
+        func name(_ out: inout IPVSAdmTextBuffer, _ body: (inout IPVSAdmTextBuffer) -> Void) {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            body(&out)
         }
-        if i < 100_000_000 { return Self.padLeft("\(i)", 9) }
-        if i < 1_000_000_000 { return Self.padLeft("\(i / 1000)", 8) + "K" }
-        if i < 100_000_000_000 { return Self.padLeft("\(i / 1_000_000)", 8) + "M" }
-        if i < 100_000_000_000_000 { return Self.padLeft("\(i / 1_000_000_000)", 8) + "G" }
-        return Self.padLeft("\(i / 1_000_000_000_000)", 8) + "T"
+        if scheduler == "sh" || scheduler == "mh" {
+            if flags.contains(.schedulerFlag1) { name(&out) { $0.append(scheduler); $0.append("-fallback") } }
+            if flags.contains(.schedulerFlag2) { name(&out) { $0.append(scheduler); $0.append("-port") } }
+        } else {
+            if flags.contains(.schedulerFlag1) { name(&out) { $0.append("flag-1") } }
+            if flags.contains(.schedulerFlag2) { name(&out) { $0.append("flag-2") } }
+            if flags.contains(.schedulerFlag3) { name(&out) { $0.append("flag-3") } }
+        }
+    }
+
+    /// `print_largenum`: 9 columns; K, M, G, T past 10^8; `--exact` widens instead (a space, then the digits).
+    func appendLargeNumber(_ i: UInt64, into out: inout IPVSAdmTextBuffer) {
+        if format.contains(.exact) || i < 100_000_000 {
+            if i >= 100_000_000 { out.append(UInt8(ascii: " ")) }
+            out.appendDecimal(i, width: 9)
+            return
+        }
+        let unit: UInt8
+        let shown: UInt64
+        if i < 1_000_000_000 {
+            (shown, unit) = (i / 1000, UInt8(ascii: "K"))
+        } else if i < 100_000_000_000 {
+            (shown, unit) = (i / 1_000_000, UInt8(ascii: "M"))
+        } else if i < 100_000_000_000_000 {
+            (shown, unit) = (i / 1_000_000_000, UInt8(ascii: "G"))
+        } else {
+            (shown, unit) = (i / 1_000_000_000_000, UInt8(ascii: "T"))
+        }
+        out.appendDecimal(shown, width: 8)
+        out.append(unit)
     }
 
     /// `%-Ns`.

@@ -1,5 +1,6 @@
 import Glibc
 import IPVSCore
+import Synchronization
 
 /// Turns addresses and ports into the names a listing without `-n` prints. ipvsadm asks the C library
 /// (`gethostbyaddr`, `getservbyport`); tests substitute their own answers.
@@ -10,10 +11,23 @@ public protocol IPVSAdmNameResolver {
 }
 
 /// The C library's resolver, as ipvsadm uses it (ipvsadm.c `addr_to_host`, `port_to_service`).
+///
+/// `gethostbyaddr` and `getservbyport` answer in static storage: one call at a time in the process (a listing
+/// formats on two threads), each answer copied out before the next call.
 public struct SystemNameResolver: IPVSAdmNameResolver {
     public init() {}
 
+    static let lock = Mutex(())
+
     public func hostName(_ address: IPAddress) -> String? {
+        Self.lock.withLock { _ in lookUpHost(address) }
+    }
+
+    public func serviceName(port: UInt16, ipProtocol: UInt16) -> String? {
+        Self.lock.withLock { _ in lookUpService(port: port, ipProtocol: ipProtocol) }
+    }
+
+    private func lookUpHost(_ address: IPAddress) -> String? {
         let entry: UnsafeMutablePointer<hostent>?
         switch address {
         case .v4(let a):
@@ -27,7 +41,7 @@ public struct SystemNameResolver: IPVSAdmNameResolver {
         return String(cString: name)
     }
 
-    public func serviceName(port: UInt16, ipProtocol: UInt16) -> String? {
+    private func lookUpService(port: UInt16, ipProtocol: UInt16) -> String? {
         let name: String
         switch ipProtocol {
         case 6: name = "tcp"
@@ -61,10 +75,31 @@ public enum IPVSAdmAddressText {
     public static func addressPort(
         _ address: IPAddress, port: UInt16, ipProtocol: UInt16, numeric: Bool, resolver: any IPVSAdmNameResolver
     ) -> String {
+        var out = IPVSAdmTextBuffer(capacity: 64)
+        appendAddressPort(address, port: port, ipProtocol: ipProtocol, numeric: numeric, resolver: resolver, into: &out)
+        return out.string
+    }
+
+    /// ``addressPort(_:port:ipProtocol:numeric:resolver:)`` into `out`: with -n no String at all.
+    public static func appendAddressPort(
+        _ address: IPAddress, port: UInt16, ipProtocol: UInt16, numeric: Bool, resolver: any IPVSAdmNameResolver,
+        into out: inout IPVSAdmTextBuffer
+    ) {
+        let start = out.count
         let v6 = address.family == .inet6
-        let host = numeric ? Self.numeric(address) : (resolver.hostName(address) ?? Self.numeric(address))
-        let portText = numeric ? "\(port)" : (resolver.serviceName(port: port, ipProtocol: ipProtocol) ?? "\(port)")
-        let text = (v6 ? "[" : "") + host + (v6 ? "]" : "") + ":" + portText
-        return IPVSAdmListing.cut(text, 59)
+        if v6 { out.append(UInt8(ascii: "[")) }
+        if !numeric, let host = resolver.hostName(address) {
+            out.append(host)
+        } else {
+            out.appendNumeric(address)
+        }
+        if v6 { out.append(UInt8(ascii: "]")) }
+        out.append(UInt8(ascii: ":"))
+        if !numeric, let name = resolver.serviceName(port: port, ipProtocol: ipProtocol) {
+            out.append(name)
+        } else {
+            out.appendDecimal(UInt64(port))
+        }
+        out.cut(from: start, to: 59)
     }
 }

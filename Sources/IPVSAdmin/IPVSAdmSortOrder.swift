@@ -12,7 +12,22 @@ public enum IPVSAdmSortOrder {
     /// `ipvs_cmp_services`: firewall mark, address family, protocol, address (32-bit words, most significant first),
     /// port. A firewall-mark service has protocol, address and port 0 (the kernel does not send them).
     public static func compareServices(_ a: VirtualService, _ b: VirtualService) -> Int32 {
-        let ka = SortKey(a.key), kb = SortKey(b.key)
+        compareKeys(SortKey(a.key), SortKey(b.key))
+    }
+
+    /// The positions of `services` in ipvsadm's order: `ipvs_cmp_services` through glibc's merge sort, as
+    /// ``mergeSort(_:by:)`` over the services themselves, but the keys are read once and only indices move (a
+    /// 10 000-service listing compares about 130 000 times).
+    public static func serviceOrder(_ services: [VirtualService]) -> [Int] {
+        let keys = services.map { SortKey($0.key) }
+        var order = Array(services.indices)
+        keys.withUnsafeBufferPointer { keys in
+            mergeSort(&order) { compareKeys(keys[$0], keys[$1]) }
+        }
+        return order
+    }
+
+    static func compareKeys(_ ka: SortKey, _ kb: SortKey) -> Int32 {
         var r = Int32(truncatingIfNeeded: ka.mark &- kb.mark)
         if r != 0 { return r }
         r = ka.family - kb.family

@@ -147,6 +147,11 @@ struct Session: ~Copyable {
     }
 
     /// ipvsadm `list_all`.
+    ///
+    /// ipvsadm dumps each service's destinations as it prints it. Here the dumps are overlapped on two sockets and
+    /// two threads (``IPVSDestinationReader/visitDestinations(of:split:_:)``), and each thread formats the services
+    /// it dumped straight into its own byte buffer: the first half of the sorted services goes to stdout as it is
+    /// formatted, the second half after it. The output is the same bytes in the same order.
     mutating func listAll(format: IPVSAdmFormat) -> Int32 {
         let listing = IPVSAdmListing(format: format, resolver: resolver)
         if !format.contains(.rule) { output.out(IPVSAdmListing.versionLine(info)) }
@@ -154,22 +159,24 @@ struct Session: ~Copyable {
         do throws(IPVSError) { entries = try handle.services() } catch {
             fail(IPVSAdmErrorText.message(.getServices, error))
         }
-        var services: [IPVSAdmServiceListing] = []
-        services.reserveCapacity(entries.count)
-        for entry in entries { services.append(IPVSAdmServiceListing(entry, [])) }
         output.out(listing.title())
-        // ipvsadm dumps each service's destinations as it prints it; the dumps are overlapped on two sockets here
-        // (IPVSDestinationReader), then printed in the same order.
-        let sorted = listing.sortedServices(services)
+        let services = entries.map(\.service)
+        let order = format.contains(.noSort) ? Array(entries.indices) : IPVSAdmSortOrder.serviceOrder(services)
         let reader: IPVSDestinationReader
         do throws(IPVSError) { reader = try IPVSDestinationReader(familyID: handle.familyID) } catch {
             fail(IPVSAdmErrorText.message(.getDestinations, error))
         }
-        let (destinations, error) = reader.destinations(of: sorted.map(\.entry.service))
-        for (index, var service) in zip(destinations.indices, sorted) {
-            service.destinations = destinations[index]
-            output.out(listing.service(service))
+        output.flush()
+        // Part 0 writes to stdout whenever it holds 256 KiB (nothing printed after it can come before it); part 1
+        // keeps its text until part 0 is done.
+        let parts = [ListingPart(capacity: 1 << 19), ListingPart(capacity: max(1 << 16, entries.count * 400))]
+        let (failedPart, error) = reader.visitDestinations(of: order.map { services[$0] }) { part, index, destinations in
+            let text = parts[part]
+            listing.write(IPVSAdmServiceListing(entries[order[index]], destinations), into: &text.buffer)
+            if part == 0 && text.buffer.count >= 1 << 18 { text.writeOut() }
         }
+        parts[0].writeOut()
+        if failedPart != 0 { parts[1].writeOut() }
         if let error { fail(IPVSAdmErrorText.message(.getDestinations, error)) }
         return 0
     }
@@ -232,6 +239,19 @@ struct Session: ~Copyable {
     static func isZero(_ a: IPAddress) -> Bool { IPVSAdmRequests.isZero(a) }
 
     static func server(_ a: IPVSAdmServerArgument) -> RealServer { IPVSAdmRequests.server(a) }
+}
+
+/// One thread's share of a listing: the text it formatted and not yet written.
+final class ListingPart {
+    var buffer: IPVSAdmTextBuffer
+
+    init(capacity: Int) { buffer = IPVSAdmTextBuffer(capacity: capacity) }
+
+    /// Writes the text to stdout and empties the buffer.
+    func writeOut() {
+        buffer.withUnsafeBytes { Output.writeAll(1, $0) }
+        buffer.removeAll()
+    }
 }
 
 extension Output {

@@ -19,23 +19,34 @@ public struct IPVSAdmRestoreInput {
     /// false: every line through the full parser (tools/bench/restore-parse compares both).
     let fastPath: Bool
 
-    public init(_ input: [UInt8], program: String, posixlyCorrect: Bool, fastPath: Bool = true) {
+    /// - Parameter room: changes to make room for at first (every line, when not given).
+    public init(_ input: [UInt8], program: String, posixlyCorrect: Bool, fastPath: Bool = true, room: Int? = nil) {
         self.input = input
         self.reader = IPVSAdmRestoreReader(bytes: input)
         self.program = program
         self.posixlyCorrect = posixlyCorrect
         self.fastPath = fastPath
         // Room for every line as a change: a change line is at least 20 bytes (`-D -t 1.2.3.4:1` and its newline).
-        let room = min(input.count / 20 + 1, 1 << 20)
+        let room = room ?? min(input.count / 20 + 1, 1 << 20)
         requests.reserveCapacity(room)
         functions.reserveCapacity(room)
     }
 
-    /// Reads lines, appending each change to ``requests`` and ``functions``, up to the first line with words that
-    /// is not a change: returns that line as a command line (`program` first), to run after the changes before it.
-    /// nil at the end of the input.
-    public mutating func readChanges() -> [String]? {
-        while true {
+    /// Where ``readChanges(limit:)`` stopped.
+    public enum Stop: Sendable {
+        /// At a line with words that is not a change: run it as a command line (`program` first) after the changes
+        /// read before it.
+        case command([String])
+        /// ``requests`` holds `limit` changes; more lines may follow.
+        case full
+        /// At the end of the input.
+        case end
+    }
+
+    /// Reads lines, appending each change to ``requests`` and ``functions``, until `limit` changes are there, the
+    /// first line with words that is not a change, or the end of the input.
+    public mutating func readChanges(limit: Int = .max) -> Stop {
+        while requests.count < limit {
             let words: [String]
             if let line = reader.nextTerminatedLine() {
                 if fastPath,
@@ -49,7 +60,7 @@ public struct IPVSAdmRestoreInput {
             } else if let last = reader.nextLine() {
                 words = last
             } else {
-                return nil
+                return .end
             }
             if words.isEmpty { continue }
             let arguments = [program] + words
@@ -58,14 +69,19 @@ public struct IPVSAdmRestoreInput {
             {
                 continue
             }
-            return arguments
+            return .command(arguments)
         }
+        return .full
     }
 
-    /// Empties ``requests`` and ``functions``, keeping their room.
-    public mutating func removeAllChanges() {
-        requests.removeAll(keepingCapacity: true)
-        functions.removeAll(keepingCapacity: true)
+    /// Hands over the changes read so far and empties ``requests`` and ``functions``, with room for `room` more.
+    public mutating func takeChanges(room: Int) -> ([IPVSRequest], [IPVSAdmErrorText.Function]) {
+        var taken: ([IPVSRequest], [IPVSAdmErrorText.Function]) = ([], [])
+        swap(&taken.0, &requests)
+        swap(&taken.1, &functions)
+        requests.reserveCapacity(room)
+        functions.reserveCapacity(room)
+        return taken
     }
 
     /// Queues the invocation's change; false when it is not a change.

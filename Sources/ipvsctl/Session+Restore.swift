@@ -14,15 +14,28 @@ extension Session {
     /// ipvsadm's message for it, in input order.
     ///
     /// Most lines are what `-S -n` writes: ``IPVSAdmRestoreFastPath`` reads those from their bytes; every other
-    /// line goes through the full parser, which gives ipvsadm's message for a bad one.
+    /// line goes through the full parser, which gives ipvsadm's message for a bad one. The lines are read on a
+    /// thread of their own (``RestorePipeline``) while this one sends what was read before: the kernel does its work
+    /// in the sending thread (netlink_unicast to the kernel socket runs the command there), so reading and applying
+    /// overlap on two CPUs.
     mutating func restore(program: String) -> Int32 {
-        var input = IPVSAdmRestoreInput(Self.standardInput(), program: program, posixlyCorrect: Self.posixlyCorrect)
+        let pipeline = RestorePipeline(
+            IPVSAdmRestoreInput(
+                Self.standardInput(), program: program, posixlyCorrect: Self.posixlyCorrect,
+                room: RestorePipeline.firstChunk))
+        pipeline.start()
         var result: Int32 = 0
         while true {
-            let command = input.readChanges()
-            if let status = send(&input) { result = status }
-            guard let command else { return result }
-            result = process(command, readingRestore: true)
+            switch pipeline.next() {
+            case .changes(let requests, let functions):
+                if let status = send(requests, functions) { result = status }
+            case .command(let arguments):
+                result = process(arguments, readingRestore: true)
+                pipeline.commandDone()
+            case .end:
+                pipeline.join()
+                return result
+            }
         }
     }
 
@@ -39,15 +52,14 @@ extension Session {
         return input
     }
 
-    /// Sends the queued changes as one batch, prints the message of each refused one in order, and empties the
-    /// queue. Returns the status of the last queued line (0, or ipvsadm's -1 when refused), nil when none was queued.
-    mutating func send(_ queue: inout IPVSAdmRestoreInput) -> Int32? {
-        guard !queue.requests.isEmpty else { return nil }
-        defer { queue.removeAllChanges() }
-        let result = handle.perform(batch: queue.requests)
+    /// Sends changes as one batch and prints the message of each refused one in order. Returns the status of the last
+    /// one (0, or ipvsadm's -1 when refused), nil when there were none.
+    mutating func send(_ requests: [IPVSRequest], _ functions: [IPVSAdmErrorText.Function]) -> Int32? {
+        guard !requests.isEmpty else { return nil }
+        let result = handle.perform(batch: requests)
         if result.allApplied { return 0 }
         var last: Int32 = 0
-        for index in queue.requests.indices {
+        for index in requests.indices {
             let error: IPVSError
             switch result.outcome(of: index) {
             case .applied:
@@ -57,9 +69,137 @@ extension Session {
             case .unconfirmed(let e), .notSent(let e): error = e
             }
             output.flushIfTerminal()
-            output.error(IPVSAdmErrorText.message(queue.functions[index], error) + "\n")
+            output.error(IPVSAdmErrorText.message(functions[index], error) + "\n")
             last = 255
         }
         return last
+    }
+}
+
+/// `-R`'s reading thread: reads the input into chunks of changes while the main thread sends the chunks before.
+///
+/// A line that is not a change is handed over after the changes before it, and the reader waits until the main
+/// thread has run it: such a line may print, resolve names or end the process, and everything after it must be read
+/// only then (the C library's resolver is not reentrant, and the order of the output is the input's).
+final class RestorePipeline: @unchecked Sendable {
+    enum Item: Sendable {
+        case changes([IPVSRequest], [IPVSAdmErrorText.Function])
+        case command([String])
+        case end
+    }
+
+    /// Changes per batch at most: enough to fill the sends of a batch. The first batches are smaller (from 512,
+    /// doubling), so that the kernel starts on the first changes soon after the reading did.
+    static let chunk = 8192
+    static let firstChunk = 512
+    private var limit = firstChunk
+
+    /// Only the reading thread touches it once started.
+    private var input: IPVSAdmRestoreInput
+    /// Guarded by `mutex`.
+    private var items: [Item] = []
+    private var head = 0
+    private var commandRunning = false
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var thread = pthread_t()
+    /// No thread could be started: the main thread reads, one item at a time.
+    private var inline = false
+
+    init(_ input: IPVSAdmRestoreInput) {
+        self.input = input
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    func start() {
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let started = pthread_create(
+            &thread, nil,
+            { context in
+                let pipeline = Unmanaged<RestorePipeline>.fromOpaque(context!).takeRetainedValue()
+                pipeline.readAll()
+                return nil
+            }, context)
+        if started != 0 {
+            Unmanaged<RestorePipeline>.fromOpaque(context).release()
+            inline = true
+        }
+    }
+
+    /// The next item, in input order (waits for the reading thread).
+    func next() -> Item {
+        if inline {
+            if head < items.count {
+                head += 1
+                return items[head - 1]
+            }
+            items = readChunk()
+            head = 1
+            return items[0]
+        }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while head == items.count { pthread_cond_wait(condition, mutex) }
+        let item = items[head]
+        items[head] = .end  // the chunk's memory goes with the batch
+        head += 1
+        return item
+    }
+
+    /// The main thread ran the command line it was handed: reading goes on.
+    func commandDone() {
+        if inline { return }
+        pthread_mutex_lock(mutex)
+        commandRunning = false
+        pthread_cond_broadcast(condition)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// After `.end`: the reading thread has finished.
+    func join() {
+        if !inline { pthread_join(thread, nil) }
+    }
+
+    /// The reading thread.
+    private func readAll() {
+        while true {
+            let chunk = readChunk()
+            var last = Item.end
+            pthread_mutex_lock(mutex)
+            for item in chunk {
+                items.append(item)
+                last = item
+            }
+            if case .command = last { commandRunning = true }
+            pthread_cond_broadcast(condition)
+            while commandRunning { pthread_cond_wait(condition, mutex) }
+            pthread_mutex_unlock(mutex)
+            if case .end = last { return }
+        }
+    }
+
+    /// Reads up to a chunk of changes and what stopped it: the changes (if any), then a command line or the end.
+    private func readChunk() -> [Item] {
+        let stop = input.readChanges(limit: limit)
+        limit = min(Self.chunk, limit * 2)
+        var chunk: [Item] = []
+        if !input.requests.isEmpty {
+            let (requests, functions) = input.takeChanges(room: limit)
+            chunk.append(.changes(requests, functions))
+        }
+        switch stop {
+        case .command(let arguments): chunk.append(.command(arguments))
+        case .end: chunk.append(.end)
+        case .full: break
+        }
+        return chunk
     }
 }

@@ -169,22 +169,34 @@ if loadOnly {
     exit(0)
 }
 
-/// ipvsctl, built next to this program (tools/bench/kernel-sync builds both).
-let ipvsctl: String = {
+/// ipvsctl, built next to this program (tools/bench/kernel-sync builds both), copied to the VM's /tmp (tmpfs) and
+/// run from there. The VM mounts the repository without a page cache (tools/vm/init: 9p, read-write, uncached), so a
+/// program run from it reads every page it touches through emulated 9p at every start — ipvsctl's start took 4 s
+/// there, ipvsadm's 0.3 s from /usr/sbin (the host root, mounted cache=loose). Installed tools run from a local,
+/// cached file system; both run from one now.
+let ipvsctl: String = try {
     var buffer = [CChar](repeating: 0, count: 4096)
     let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     let exe = String(decoding: buffer[..<max(0, n)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("ipvsctl").path
+    let built = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("ipvsctl").path
+    guard access(built, X_OK) == 0 else { throw Failure(description: "no ipvsctl next to kernel-sync: \(built)") }
+    let installed = "/tmp/kernel-sync-ipvsctl-\(getpid())/ipvsctl"
+    try? FileManager.default.removeItem(atPath: installed)
+    try FileManager.default.createDirectory(
+        atPath: URL(fileURLWithPath: installed).deletingLastPathComponent().path, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: built, toPath: installed)
+    guard chmod(installed, 0o755) == 0, access(installed, X_OK) == 0 else {
+        throw Failure(description: "cannot install ipvsctl as \(installed)")
+    }
+    return installed
 }()
-guard access(ipvsctl, X_OK) == 0 else { throw Failure(description: "no ipvsctl next to kernel-sync: \(ipvsctl)") }
 
 let ip = try tool("ip")
 let nsenter = try tool("nsenter")
 let ipvsadm = try tool("ipvsadm")
 // Both tools are started once before anything is timed. In this VM the host's files arrive over 9p and each boot
-// starts with an empty page cache: the first start of ipvsctl reads the Swift runtime (about 7 MiB of libraries)
-// through emulated I/O and took 5–10 s, ipvsadm's first start (its libnl is already loaded by then) well under one.
-// That is a cost of the VM's file system, not of either tool; it is reported apart, as *_cold_start_s.
+// starts with an empty page cache: a tool's first start reads its libraries through emulated I/O. That is a cost of
+// the VM's file system, not of either tool; it is reported apart, as *_cold_start_s.
 let ctlColdStart = try run(ipvsctl, ["-v"])
 let admColdStart = try run(ipvsadm, ["-v"])
 let ctlWarmStart = try run(ipvsctl, ["-v"])

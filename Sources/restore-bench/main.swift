@@ -47,7 +47,7 @@ func read(fastPath: Bool) -> ([IPVSRequest], Duration) {
     let clock = ContinuousClock()
     let start = clock.now
     var input = IPVSAdmRestoreInput(bytes, program: "ipvsctl", posixlyCorrect: false, fastPath: fastPath)
-    if input.readChanges() != nil { fail("restore-bench: a line is not a change\n") }
+    guard case .end = input.readChanges() else { fail("restore-bench: a line is not a change\n") }
     return (input.requests, clock.now - start)
 }
 

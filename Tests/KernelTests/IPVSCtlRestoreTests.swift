@@ -53,21 +53,42 @@ struct IPVSCtlRestoreTests {
         ], expectingRefusals: false)
     }
 
-    func compare(_ lines: [String], expectingRefusals: Bool) throws {
+    func compare(_ lines: [String], expectingRefusals: Bool, timeout: Duration = .seconds(60)) throws {
         let namespace = try NetworkNamespace("restore")
         let text = lines.map { $0 + "\n" }.joined()
-        let expected = try namespace.run("/bin/sh", ["-c", "\(Tool.ipvsadm) -R; echo \"status $?\""], input: text)
+        let expected = try namespace.run(
+            "/bin/sh", ["-c", "\(Tool.ipvsadm) -R; echo \"status $?\""], input: text, timeout: timeout)
         let expectedTable = try namespace.check(Tool.ipvsadm, ["-Sn"])
         let expectedTimeouts = try namespace.check(Tool.ipvsadm, ["-L", "--timeout"])
         try namespace.check(Tool.ipvsadm, ["-C"])
         try namespace.check(Tool.ipvsadm, ["--set", "900", "120", "300"])
-        let actual = try namespace.run("/bin/sh", ["-c", "\(IPVSCtlBinary.path) -R; echo \"status $?\""], input: text)
+        let actual = try namespace.run(
+            "/bin/sh", ["-c", "\(IPVSCtlBinary.path) -R; echo \"status $?\""], input: text, timeout: timeout)
         #expect(!expected.standardError.isEmpty, "ipvsadm printed nothing on stderr: \(expected)")
         if expectingRefusals { #expect(expected.standardOutput.hasSuffix("status 255\n"), "\(expected)") }
         #expect(actual.standardOutput == expected.standardOutput)
         #expect(actual.standardError == expected.standardError)
         #expect(try namespace.check(Tool.ipvsadm, ["-Sn"]) == expectedTable)
         #expect(try namespace.check(Tool.ipvsadm, ["-L", "--timeout"]) == expectedTimeouts)
+    }
+
+    /// More changes than one batch of `-R`'s reading thread holds (Session+Restore.swift `RestorePipeline.chunk`,
+    /// 8192; the first batches are smaller): a listing after the first hundred lines, then thousands of refused
+    /// changes with an accepted one every 50 lines, and a refused last line. Every message, the listing, the status
+    /// and the table must be ipvsadm's, in its order.
+    @Test func restoreAcrossBatchesMatchesIpvsadm() throws {
+        var lines = ["-A -t 10.0.0.1:80 -s rr"]
+        for i in 0..<8400 {
+            if i == 100 { lines.append("-L -n") }
+            let host = "\(i / 250).\(i % 250 + 1)"
+            if i % 50 == 7 {
+                lines.append("-a -t 10.0.0.1:80 -r 10.1.\(host):80 -m")
+            } else {
+                lines.append("-d -t 10.0.0.1:80 -r 10.2.\(host):80")  // refused: no such destination
+            }
+        }
+        lines.append("-a -t 10.0.0.9:80 -r 10.0.0.3:80 -m")  // refused: no such service
+        try compare(lines, expectingRefusals: true, timeout: .seconds(900))
     }
 
     /// A restore of a few thousand changes, every one accepted, through the batched path: the table ipvsadm lists

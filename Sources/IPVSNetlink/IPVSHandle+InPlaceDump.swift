@@ -25,11 +25,14 @@ extension IPVSHandle {
         while true {
             let result: Result<Bool, IPVSError> = buffer.withUnsafeMutableBytes { whole in
                 let count: Int
+                var sender: UInt32 = 0
                 do throws(IPVSError) {
                     count = try Self.retryingEINTR(operation, "recv") {
-                        Glibc.recv(descriptor, whole.baseAddress, whole.count, 0)
+                        Self.receive(descriptor, whole, flags: 0, sender: &sender)
                     }
                 } catch { return .failure(error) }
+                // Another socket wrote to this one: not an answer.
+                if sender != 0 { return .success(false) }
                 let b = UnsafeRawBufferPointer(rebasing: whole[..<count])
                 var offset = 0
                 while b.count - offset >= NetlinkFrame.headerSize {

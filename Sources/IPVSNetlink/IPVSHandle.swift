@@ -147,6 +147,12 @@ public struct IPVSHandle: ~Copyable {
     public mutating func perform(
         _ request: IPVSRequest, _ operation: IPVSError.Operation
     ) throws(IPVSError) -> [NetlinkFrame] {
+        let expected = try send(request, operation)
+        return try receiveReplies(to: expected, operation)
+    }
+
+    /// Sends `request` with the next sequence number and returns that number.
+    mutating func send(_ request: IPVSRequest, _ operation: IPVSError.Operation) throws(IPVSError) -> UInt32 {
         sequence &+= 1
         let expected = sequence
         let message: [UInt8]
@@ -157,17 +163,28 @@ public struct IPVSHandle: ~Copyable {
         _ = try Self.retryingEINTR(operation, "send") {
             message.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, 0) }
         }
+        return expected
+    }
+
+    /// Receives until the answer to request `expected` ends (its acknowledgement, error or NLMSG_DONE), and
+    /// returns the data messages before it. Skipped: messages another socket sent to this one (the sender's port
+    /// is not 0, the kernel's), and messages with another sequence number or port id (the late answer to an
+    /// earlier request that timed out).
+    mutating func receiveReplies(
+        to expected: UInt32, _ operation: IPVSError.Operation
+    ) throws(IPVSError) -> [NetlinkFrame] {
         var replies: [NetlinkFrame] = []
         while true {
+            var sender: UInt32 = 0
             let count = try Self.retryingEINTR(operation, "recv") {
-                buffer.withUnsafeMutableBytes { Glibc.recv(descriptor, $0.baseAddress, $0.count, 0) }
+                buffer.withUnsafeMutableBytes { Self.receive(descriptor, $0, flags: 0, sender: &sender) }
             }
+            if sender != 0 { continue }
             let frames: [NetlinkFrame]
             do { frames = try NetlinkFrame.split(buffer[..<count]) } catch {
                 throw IPVSError(operation, .malformedReply(error))
             }
             for frame in frames {
-                // A reply to another request (one that timed out earlier) or from another sender: not ours.
                 guard frame.sequence == expected, frame.portID == portID else { continue }
                 switch Int32(frame.type) {
                 case NLMSG_ERROR:
@@ -184,6 +201,21 @@ public struct IPVSHandle: ~Copyable {
                 }
             }
         }
+    }
+
+    /// `recvfrom` into `buffer`, with the sender's netlink port id in `sender` (0: the kernel).
+    static func receive(
+        _ descriptor: Int32, _ buffer: UnsafeMutableRawBufferPointer, flags: Int32, sender: inout UInt32
+    ) -> Int {
+        var address = sockaddr_nl()
+        var length = socklen_t(MemoryLayout<sockaddr_nl>.size)
+        let count = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.recvfrom(descriptor, buffer.baseAddress, buffer.count, flags, $0, &length)
+            }
+        }
+        sender = address.nl_pid
+        return count
     }
 
     // MARK: - Plumbing

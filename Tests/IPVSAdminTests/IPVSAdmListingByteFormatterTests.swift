@@ -102,6 +102,12 @@ struct SplitMix: RandomNumberGenerator {
     }
 }
 
+extension SplitMix {
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
+    mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
+}
+
 /// Random tables with every field a listing prints: IPv4 far apart (so the sort's int overflow matters), IPv6,
 /// firewall marks (some above 2^31), every protocol, scheduler, flag and forwarding method, persistence with
 /// netmasks and engines, thresholds, tunnels (flags beyond the known ones too), and counters around the K/M/G/T

@@ -131,20 +131,7 @@ struct IPVSAdmRestoreFastPathTests {
 
     // MARK: - The generator
 
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-        mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
-        mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
-    }
+    // SplitMix (IPVSAdmListingByteFormatterTests.swift) with below/pick/chance: one generator for the module's tests.
 
     static let goodV4 = ["10.0.0.1", "192.168.1.254", "0.0.0.0", "255.255.255.255", "172.16.5.9", "1.2.3.4"]
     static let goodV6 = ["2001:db8::1", "::1", "fd00::7", "::ffff:1.2.3.4", "fe80::1:2:3:4", "2001:db8:0:0:1:0:0:1"]

@@ -635,24 +635,36 @@ extension IPVSHandle {
     /// The kernel's service tables are shared by every network namespace, and a dump resumes each step by counting
     /// the services of all namespaces it walked past (ip_vs_ctl.c `ip_vs_genl_dump_services`: `++idx <= start`
     /// counts before the namespace check). A service added or deleted anywhere, in any namespace, between two steps
-    /// of a multi-part dump shifts that count: the dump then repeats some services and skips others. Two dumps in a
-    /// row with the same services, each without a repeat, were not disturbed (a change between them would show).
+    /// of a dump shifts that count: the dump then repeats some services (an addition) or skips some (a deletion).
+    /// Even a dump that fits one step has a second, empty one, so a small dump can repeat but not skip. Two dumps in
+    /// a row with the same services, each without a repeat, were not disturbed (a change between them would show).
     ///
-    /// - Parameter attempts: dumps at most; after that the last one is returned with its repeats removed.
+    /// - Parameter attempts: dumps at most; after that the last one is returned with its repeats removed, and it may
+    ///   lack services. ``consistentServices(attempts:)`` says when that happened.
     public mutating func servicesConsistently(attempts: Int = 8) throws(IPVSError) -> [IPVSServiceEntry] {
+        try consistentServices(attempts: attempts).entries
+    }
+
+    /// As ``servicesConsistently(attempts:)``, and whether two dumps agreed (`confirmed`). Unconfirmed, the entries
+    /// are those of the last dump: none repeated, but some services may be missing (deleted or added services in
+    /// other namespaces kept shifting every dump).
+    public mutating func consistentServices(attempts: Int = 8) throws(IPVSError) -> (
+        entries: [IPVSServiceEntry], confirmed: Bool
+    ) {
         var previous: Set<ServiceKey>? = nil
         var last: [IPVSServiceEntry] = []
         for _ in 0..<max(2, attempts) {
-            last = try services()
-            var keys = Set<ServiceKey>()
-            keys.reserveCapacity(last.count)
-            var repeated = false
-            for entry in last where !keys.insert(entry.service.key).inserted { repeated = true }
-            if !repeated, let previous, previous == keys { return last }
-            previous = repeated ? nil : keys
+            let (entries, repeated) = try servicesDump()
+            last = entries
+            if repeated {
+                previous = nil
+                continue
+            }
+            let keys = Set(entries.lazy.map(\.service.key))
+            if let previous, previous == keys { return (entries, true) }
+            previous = keys
         }
-        var seen = Set<ServiceKey>()
-        return last.filter { seen.insert($0.service.key).inserted }
+        return (last, false)
     }
 }
 

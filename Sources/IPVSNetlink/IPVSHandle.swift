@@ -98,11 +98,28 @@ public struct IPVSHandle: ~Copyable {
         }
     }
 
-    /// IPVS_CMD_GET_SERVICE dump: every service of the namespace, in the kernel's hash table order.
+    /// IPVS_CMD_GET_SERVICE dump: every service of the namespace, in the kernel's hash table order, each once.
+    ///
+    /// A service added in any namespace while the dump runs can make the kernel send one of ours again (see
+    /// ``servicesConsistently(attempts:)``); such repeats are dropped here. A multi-part dump can still miss services
+    /// when others are deleted meanwhile: ``servicesConsistently(attempts:)`` guards against that.
     public mutating func services() throws(IPVSError) -> [IPVSServiceEntry] {
-        try dumpInPlace(.dumpServices, .listServices) { (m) throws(IPVSCodecError) in
+        try servicesDump().entries
+    }
+
+    /// One service dump with its repeats dropped, and whether there were any.
+    mutating func servicesDump() throws(IPVSError) -> (entries: [IPVSServiceEntry], repeated: Bool) {
+        let entries = try dumpInPlace(.dumpServices, .listServices) { (m) throws(IPVSCodecError) in
             try IPVSReplyDecoder.service(in: m)
         }
+        if entries.count < 2 { return (entries, false) }
+        var keys = Set<ServiceKey>()
+        keys.reserveCapacity(entries.count)
+        var firsts = 0
+        for entry in entries where keys.insert(entry.service.key).inserted { firsts += 1 }
+        if firsts == entries.count { return (entries, false) }
+        keys.removeAll(keepingCapacity: true)
+        return (entries.filter { keys.insert($0.service.key).inserted }, true)
     }
 
     /// IPVS_CMD_NEW_DEST (`ipvsadm -a`).

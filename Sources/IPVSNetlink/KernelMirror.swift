@@ -40,11 +40,30 @@ public final class KernelMirror {
     }
 
     /// The owned part of the kernel's table: every service in scope with its destinations.
+    ///
+    /// The service dump is repeated until two agree (``IPVSHandle/consistentServices(attempts:)``). When services
+    /// keep changing in other namespaces so that none agree, the table read may lack services of ours.
     public func read() throws(IPVSError) -> [KernelService] {
+        try read(lookingUp: []).table
+    }
+
+    /// As ``read()``; when no two service dumps agreed, each of `expected` (in scope) missing from the last dump is
+    /// looked up by key (IPVS_CMD_GET_SERVICE), so that none of them is missed. `disturbed` says that happened.
+    func read(lookingUp expected: [MirroredService]) throws(IPVSError) -> (table: [KernelService], disturbed: Bool) {
         let scope = self.scope
-        // Two agreeing dumps: a change in any namespace during a dump can repeat or skip services.
-        let services = try writer.servicesConsistently().lazy.map(\.service).filter { scope.contains($0.key) }
-        let owned = Array(services)
+        let (entries, confirmed) = try writer.consistentServices()
+        var owned: [VirtualService] = Array(entries.lazy.map(\.service).filter { scope.contains($0.key) })
+        if !confirmed {
+            var listed = Set(owned.lazy.map(\.key))
+            for wanted in expected where scope.contains(wanted.service.key) {
+                guard listed.insert(wanted.service.key).inserted else { continue }
+                do throws(IPVSError) {
+                    owned.append(try writer.service(wanted.service).service)
+                } catch where error.reason == .kernel(errno: ESRCH) {
+                    // Not in the kernel.
+                }
+            }
+        }
         let (dumped, error) = reader.destinations(of: owned, skippingVanished: true)
         if let error { throw error }
         var table: [KernelService] = []
@@ -53,15 +72,17 @@ public final class KernelMirror {
             // A service deleted meanwhile by someone else (ESRCH) is left out.
             if let destinations { table.append(KernelService(service, destinations: destinations)) }
         }
-        return table
+        return (table, !confirmed)
     }
 
     /// Dry run: the plan a pass would apply now, without applying it.
     public func plan(_ desired: [MirroredService]) throws(KernelMirrorError) -> MirrorPlan {
         try MirrorPlanner.validate(desired, scope: scope)
-        let kernel: [KernelService]
-        do { kernel = try read() } catch { throw .read(error) }
-        return MirrorPlanner.plan(kernel: kernel, desired: desired, scope: scope)
+        let kernel: (table: [KernelService], disturbed: Bool)
+        do { kernel = try read(lookingUp: desired) } catch { throw .read(error) }
+        var plan = MirrorPlanner.plan(kernel: kernel.table, desired: desired, scope: scope)
+        plan.readDisturbed = kernel.disturbed
+        return plan
     }
 
     /// One pass: reads the kernel, plans, applies, and says what it did. Throws only when the desired table is
@@ -92,7 +113,8 @@ public struct MirrorReport: Sendable {
     public var plan: MirrorPlan
     /// What became of each of the plan's requests (same order as `plan.steps`).
     public var result: IPVSBatchResult
-    /// Read requests the pass sent: 2 service dumps (more if they disagree) + 1 destination dump per owned service.
+    /// Read requests the pass sent: 2 service dumps (more if they disagree; then also one lookup per desired service
+    /// missing from them, see ``MirrorPlan/readDisturbed``) + 1 destination dump per owned service.
     public var readRequests: Int
     /// Mutating messages the pass sent (one per step).
     public var mutatingMessages: Int

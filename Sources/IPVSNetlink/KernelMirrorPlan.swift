@@ -139,6 +139,11 @@ public struct MirrorPlan: Hashable, Sendable {
     /// Destinations at weight 0, not desired, still holding connections: deleted by a later pass once their active
     /// and inactive counts are 0.
     public var draining: [DrainingDestination] = []
+    /// True when the kernel's service dumps kept changing while the table was read (services added or deleted in
+    /// other network namespaces shift every dump, see ``IPVSHandle/consistentServices(attempts:)``): each desired
+    /// service missing from them was then looked up by key, so none is added twice, but a service in scope and not
+    /// desired may have been missed and survive this pass. Run another pass.
+    public var readDisturbed = false
 
     public struct DrainingDestination: Hashable, Sendable {
         public var service: ServiceKey

@@ -6,9 +6,10 @@
 //    walks every service and destination of every namespace every 2 s).
 // 2. In a fresh namespace B: the same rules through `ipvsadm -R`, timed end to end (process start included:
 //    `nsenter --net=B ipvsadm -R`, nsenter execs ipvsadm without forking); then the mirror's load again in a fresh
-//    namespace C. The load ratio is ipvsadm's time over the mean of the two mirror loads around it. Then
-//    `ipvsctl -R` of the same script in a fresh namespace D (ratio: ipvsadm -R's time over it; D must then hold B's
-//    table), and D emptied.
+//    namespace C. The load ratio is ipvsadm's time over the mean of the two mirror loads around it. Right before
+//    ipvsadm's, `ipvsctl -R` of the same script in a fresh namespace D (ratio: ipvsadm -R's time over it; D must
+//    hold the table B then holds), and D emptied: both restores load into a kernel holding no other service (the
+//    service hash table is shared by all namespaces). The mirror's second load runs with B's table in place.
 // 3. Our read of B's table (the very table ipvsadm loaded; checked equal to A's), `ipvsadm -Ln` of it, our read
 //    again: the dump ratio is ipvsadm's time over the mean of our two. The emulated VM shares a busy host and its
 //    speed drifts over minutes; bracketing keeps each ratio's two sides close in time. `ipvsctl -Ln` runs first and
@@ -240,7 +241,16 @@ let (change, changeTime) = try measure { try mirror.apply(changed) }
 let (idle, idleTime) = try measure { try mirror.apply(changed) }
 let (empty, emptyTime) = try measure { try mirror.apply([]) }
 
-progress("change pass \(changeTime), idle pass \(idleTime), emptied in \(emptyTime); ipvsadm -R next")
+progress("change pass \(changeTime), idle pass \(idleTime), emptied in \(emptyTime); ipvsctl -R next")
+// `ipvsctl -R` of ipvsadm's script, in a fresh namespace D, right before `ipvsadm -R` and like it with no other
+// namespace holding services: the kernel's service hash table (256 chains) is shared by all namespaces, so a table
+// loaded elsewhere lengthens every lookup of a load, and the estimator walks it every 2 s. D is read back (it must
+// hold the table ipvsadm loads) and emptied.
+let ctlRestoreTime = try run(nsenter, ["--net=/run/netns/\(nsD)", "--", ipvsctl, "-R"], input: script.data(using: .utf8)!)
+progress("ipvsctl -R took \(ctlRestoreTime)")
+let ctlMirror = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsD)", timeout: .seconds(120))
+let tableD = try ctlMirror.read()
+try ctlMirror.apply([])
 // Side B: ipvsadm, and our client on ipvsadm's table.
 let restoreTime = try run(nsenter, ["--net=/run/netns/\(nsB)", "--", ipvsadm, "-R"], input: script.data(using: .utf8)!)
 progress("ipvsadm -R took \(restoreTime)")
@@ -250,13 +260,6 @@ let (secondLoad, secondLoadTime) = try measure { try second.apply(desired) }
 guard secondLoad.converged else { throw Failure(description: "second load failed") }
 progress("second mirror load took \(secondLoadTime)")
 try second.apply([])
-// `ipvsctl -R` of ipvsadm's script, in a fresh namespace D; then D is read back (it must hold ipvsadm's table) and
-// emptied.
-let ctlRestoreTime = try run(nsenter, ["--net=/run/netns/\(nsD)", "--", ipvsctl, "-R"], input: script.data(using: .utf8)!)
-progress("ipvsctl -R took \(ctlRestoreTime)")
-let ctlMirror = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsD)", timeout: .seconds(120))
-let tableD = try ctlMirror.read()
-try ctlMirror.apply([])
 // The emulated VM shares its host: its speed drifts over minutes. Our dump is timed right before and right after
 // `ipvsadm -Ln`, and the ratio taken against their mean.
 // `ipvsctl -Ln` is timed the same way, end to end, first and last: ctl, mirror read, ipvsadm, mirror read, ctl.

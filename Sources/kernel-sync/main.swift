@@ -88,6 +88,7 @@ var serviceCount = 10_000
 var destinationsPerService = 10
 var offline = false
 var loadOnly = false
+var readOnly = false
 var arguments = CommandLine.arguments.dropFirst()
 while let option = arguments.popFirst() {
     switch option {
@@ -96,8 +97,9 @@ while let option = arguments.popFirst() {
     case "--offline": offline = true
     case "--encode-loop": offline = true
     case "--load-only": loadOnly = true
+    case "--read-only": readOnly = true
     default:
-        FileHandle.standardError.write("usage: kernel-sync [--services N] [--destinations N] [--load-only | --offline | --encode-loop]\n".data(using: .utf8)!)
+        FileHandle.standardError.write("usage: kernel-sync [--services N] [--destinations N] [--load-only | --read-only | --offline | --encode-loop]\n".data(using: .utf8)!)
         exit(2)
     }
 }
@@ -141,6 +143,37 @@ if offline {
         "{\"validate_s\": \(seconds(validateTime)), \"plan_s\": \(seconds(planTime)), \"requests_s\": \(seconds(requestsTime)), "
             + "\"encode_s\": \(seconds(encodeTime)), \"request_encode_s\": \(seconds(requestEncodeTime)), "
             + "\"messages\": \(requests.count)}")
+    exit(0)
+}
+
+if readOnly {
+    // Only the read side, three times, on one table the mirror loaded: one service dump, the confirmed service
+    // dumps, the destination dumps on two sockets, and the whole mirror read. For profiling the read path.
+    let ip = try tool("ip")
+    let ns = "ks-read-\(getpid())"
+    try run(ip, ["netns", "add", ns])
+    defer { _ = try? run(ip, ["netns", "delete", ns]) }
+    try run(ip, ["-n", ns, "link", "set", "lo", "up"])
+    let mirror = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(ns)", timeout: .seconds(120))
+    guard try mirror.apply(desired).converged else { throw Failure(description: "load failed") }
+    var handle = try IPVSHandle(networkNamespace: "/run/netns/\(ns)", timeout: .seconds(120))
+    let reader = try IPVSDestinationReader(
+        networkNamespace: "/run/netns/\(ns)", familyID: handle.familyID, timeout: .seconds(120))
+    var rounds: [String] = []
+    for _ in 0..<3 {
+        let (entries, serviceTime) = try measure { try handle.services() }
+        let (_, confirmedTime) = try measure { try handle.consistentServices() }
+        let services = entries.map(\.service)
+        let (_, destinationTime) = measure { reader.destinations(of: services) }
+        let (_, readTime) = try measure { try mirror.read() }
+        rounds.append(
+            "{\"service_dump_s\": \(String(format: "%.3f", seconds(serviceTime))), "
+                + "\"consistent_services_s\": \(String(format: "%.3f", seconds(confirmedTime))), "
+                + "\"destination_dumps_s\": \(String(format: "%.3f", seconds(destinationTime))), "
+                + "\"mirror_read_s\": \(String(format: "%.3f", seconds(readTime)))}")
+    }
+    print("{\"services\": \(serviceCount), \"destinations_per_service\": \(destinationsPerService), "
+        + "\"reads\": [\(rounds.joined(separator: ", "))]}")
     exit(0)
 }
 

@@ -100,6 +100,44 @@ guard fullRequests == fastRequests, originalRequests == fastRequests, fullReques
     fail("restore-bench: the fast path's requests differ from the full parser's\n")
 }
 let encode = (0..<rounds).map { _ in IPVSHandle.measureEncoding(fastRequests) }.min()!
+// `ipvsctl -Ln`'s formatting of the same table (services and destinations as the kernel would report them),
+// best of the rounds: what the listing costs beside the kernel's dumps.
+var table: [IPVSAdmServiceListing] = []
+var pendingService: VirtualService? = nil
+var pendingDestinations: [IPVSDestinationEntry] = []
+for request in fastRequests {
+    switch request.body {
+    case .service(let service, keyOnly: false):
+        if let s = pendingService {
+            table.append(IPVSAdmServiceListing(IPVSServiceEntry(service: s, kernelFlags: [], statistics: IPVSStatistics()), pendingDestinations))
+        }
+        pendingService = service
+        pendingDestinations = []
+    case .destination(_, let server, keyOnly: false):
+        pendingDestinations.append(IPVSDestinationEntry(server: server))
+    default: break
+    }
+}
+if let s = pendingService {
+    table.append(IPVSAdmServiceListing(IPVSServiceEntry(service: s, kernelFlags: [], statistics: IPVSStatistics()), pendingDestinations))
+}
+let listing = IPVSAdmListing(format: .numeric)
+var listBytes = 0
+let listFormat = (0..<rounds).map { _ in
+    let clock = ContinuousClock()
+    let start = clock.now
+    var out = IPVSAdmTextBuffer(capacity: 1 << 20)
+    for service in table {
+        listing.write(service, into: &out)
+        if out.count >= 1 << 19 {
+            listBytes += out.count
+            out.removeAll()
+        }
+    }
+    listBytes += out.count
+    return clock.now - start
+}.min()!
+
 let perLine = { (d: Duration) in seconds(d) * 1e9 / Double(lineCount) }
 print(
     "{\"lines\": \(lineCount), \"original_ns_per_line\": \(Int(perLine(original))), "
@@ -107,4 +145,6 @@ print(
         + "\"fast_path_ns_per_line\": \(Int(perLine(fast))), "
         + "\"speedup_over_original\": \(Double(Int(seconds(original) / seconds(fast) * 10)) / 10), "
         + "\"encode_ns_per_line\": \(Int(perLine(encode))), \"full_parser_s\": \(seconds(full)), "
-        + "\"fast_path_s\": \(seconds(fast)), \"encode_s\": \(seconds(encode))}")
+        + "\"fast_path_s\": \(seconds(fast)), \"encode_s\": \(seconds(encode)), "
+        + "\"list_format_ns_per_line\": \(Int(perLine(listFormat))), \"list_format_s\": \(seconds(listFormat)), "
+        + "\"list_bytes\": \(listBytes / rounds)}")

@@ -40,14 +40,19 @@ struct IPVSCtlJSONAndNetnsTests {
         let ns = ["--netns", network.director.name]
         for mode in [["--stats"], ["--rate"]] {
             var agreed = false
-            for _ in 0..<10 where !agreed {
-                let before = try Command.check(Self.ctl, ns + ["-Ln", "--exact"] + mode)
+            for _ in 0..<20 where !agreed {
+                // Rates decay at every estimator tick for a minute or more after the traffic, and each ipvsctl
+                // start costs up to a second in the VM: begin right after a tick (a listing that changed), so that
+                // the three listings fit in one period.
+                let probe = try Command.check(Self.ctl, ns + ["-Ln", "--exact"] + mode)
+                var before = probe
+                let tick = ContinuousClock.now + .milliseconds(2500)
+                while before == probe && ContinuousClock.now < tick {
+                    before = try Command.check(Self.ctl, ns + ["-Ln", "--exact"] + mode)
+                }
                 let json = try Command.check(Self.ctl, ns + ["-Ln", "--json"] + mode)
                 let after = try Command.check(Self.ctl, ns + ["-Ln", "--exact"] + mode)
-                guard before == after else {
-                    Thread.sleep(forTimeInterval: 0.5)
-                    continue
-                }
+                guard before == after else { continue }
                 agreed = true
                 let text = Self.textRows(before)
                 let fromJSON = try Self.jsonRows(json, member: mode == ["--stats"] ? "stats" : "rates")

@@ -651,31 +651,20 @@ extension IPVSHandle {
     public mutating func consistentServices(attempts: Int = 8) throws(IPVSError) -> (
         entries: [IPVSServiceEntry], confirmed: Bool
     ) {
-        let (entries, confirmed, _) = try consistentServices(attempts: attempts, after: nil)
-        return (entries, confirmed)
-    }
-
-    /// As ``consistentServices(attempts:)``, `first` being the first of the dumps when given (one made already);
-    /// `dumps` says how many it took (2: the first two agreed).
-    mutating func consistentServices(
-        attempts: Int, after first: (entries: [IPVSServiceEntry], repeated: Bool)?
-    ) throws(IPVSError) -> (entries: [IPVSServiceEntry], confirmed: Bool, dumps: Int) {
         var previous: Set<ServiceKey>? = nil
         var last: [IPVSServiceEntry] = []
-        let most = max(2, attempts)
-        for attempt in 0..<most {
-            let (entries, repeated): ([IPVSServiceEntry], Bool)
-            if attempt == 0, let first { (entries, repeated) = first } else { (entries, repeated) = try servicesDump() }
+        for _ in 0..<max(2, attempts) {
+            let (entries, repeated) = try servicesDump()
             last = entries
             if repeated {
                 previous = nil
                 continue
             }
             let keys = Set(entries.lazy.map(\.service.key))
-            if let previous, previous == keys { return (entries, true, attempt + 1) }
+            if let previous, previous == keys { return (entries, true) }
             previous = keys
         }
-        return (last, false, most)
+        return (last, false)
     }
 }
 

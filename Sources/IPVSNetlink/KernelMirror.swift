@@ -49,77 +49,28 @@ public final class KernelMirror {
 
     /// As ``read()``; when no two service dumps agreed, each of `expected` (in scope) missing from the last dump is
     /// looked up by key (IPVS_CMD_GET_SERVICE), so that none of them is missed. `disturbed` says that happened.
-    ///
-    /// The destinations of the first dump's services are read (two sockets, ``IPVSDestinationReader``) while the
-    /// writer's socket dumps the services again to confirm that dump: the kernel runs one request at a time, but each
-    /// side's decoding overlaps the other's kernel work. A service the confirmation brings in gets its destinations
-    /// read after; one it drops is left out (when confirmed).
     func read(lookingUp expected: [MirroredService]) throws(IPVSError) -> (table: [KernelService], disturbed: Bool) {
         let scope = self.scope
-        let first = try writer.servicesDump()
-        let owned: [VirtualService] = Array(first.entries.lazy.map(\.service).filter { scope.contains($0.key) })
-        var dumped: (dumped: [[IPVSDestinationEntry]?], error: IPVSError?) = ([], nil)
-        var confirmation: Result<(entries: [IPVSServiceEntry], confirmed: Bool, dumps: Int), IPVSError> = .success(
-            ([], false, 0))
-        inParallel(
-            { dumped = reader.destinations(of: owned, skippingVanished: true) },
-            {
-                do throws(IPVSError) {
-                    confirmation = .success(try writer.consistentServices(attempts: 8, after: first))
-                } catch { confirmation = .failure(error) }
-            })
-        if let error = dumped.error { throw error }
-        let (entries, confirmed, dumps) = try confirmation.get()
-        if confirmed && dumps == 2 && !first.repeated {
-            // The next dump agreed with the first: its services are the ones read.
-            var table: [KernelService] = []
-            table.reserveCapacity(owned.count)
-            for (service, list) in zip(owned, dumped.dumped) {
-                // A service deleted meanwhile by someone else (ESRCH) is left out.
-                if let list { table.append(KernelService(service, destinations: list)) }
-            }
-            return (table, false)
-        }
-        var destinations: [ServiceKey: [IPVSDestinationEntry]] = [:]
-        destinations.reserveCapacity(owned.count)
-        for (service, list) in zip(owned, dumped.dumped) {
-            // A service deleted meanwhile by someone else (ESRCH) has none.
-            if let list { destinations[service.key] = list }
-        }
-        // The services: the confirmed dump's; unconfirmed, every service any dump showed (a dump repeats or skips
-        // services, it never shows one that was not there) and each expected one found by key.
-        var services: [VirtualService] = []
-        var listed = Set<ServiceKey>()
-        if confirmed {
-            services = entries.lazy.map(\.service).filter { scope.contains($0.key) }
-            listed = Set(services.lazy.map(\.key))
-        } else {
-            for service in owned + entries.lazy.map(\.service) where scope.contains(service.key) {
-                if listed.insert(service.key).inserted { services.append(service) }
-            }
+        let (entries, confirmed) = try writer.consistentServices()
+        var owned: [VirtualService] = Array(entries.lazy.map(\.service).filter { scope.contains($0.key) })
+        if !confirmed {
+            var listed = Set(owned.lazy.map(\.key))
             for wanted in expected where scope.contains(wanted.service.key) {
-                guard !listed.contains(wanted.service.key) else { continue }
+                guard listed.insert(wanted.service.key).inserted else { continue }
                 do throws(IPVSError) {
-                    services.append(try writer.service(wanted.service).service)
-                    listed.insert(wanted.service.key)
+                    owned.append(try writer.service(wanted.service).service)
                 } catch where error.reason == .kernel(errno: ESRCH) {
                     // Not in the kernel.
                 }
             }
         }
-        let read = Set(owned.lazy.map(\.key))
-        let unread = services.filter { !read.contains($0.key) }
-        if !unread.isEmpty {
-            let (more, error) = reader.destinations(of: unread, skippingVanished: true)
-            if let error { throw error }
-            for (service, list) in zip(unread, more) {
-                if let list { destinations[service.key] = list }
-            }
-        }
+        let (dumped, error) = reader.destinations(of: owned, skippingVanished: true)
+        if let error { throw error }
         var table: [KernelService] = []
-        table.reserveCapacity(services.count)
-        for service in services {
-            if let list = destinations[service.key] { table.append(KernelService(service, destinations: list)) }
+        table.reserveCapacity(owned.count)
+        for (service, destinations) in zip(owned, dumped) {
+            // A service deleted meanwhile by someone else (ESRCH) is left out.
+            if let destinations { table.append(KernelService(service, destinations: destinations)) }
         }
         return (table, !confirmed)
     }

@@ -654,13 +654,12 @@ extension IPVSHandle {
         var previous: Set<ServiceKey>? = nil
         var last: [IPVSServiceEntry] = []
         for _ in 0..<max(2, attempts) {
-            let (entries, repeated) = try servicesDump()
+            let (entries, repeated, keys) = try servicesDump()
             last = entries
             if repeated {
                 previous = nil
                 continue
             }
-            let keys = Set(entries.lazy.map(\.service.key))
             if let previous, previous == keys { return (entries, true) }
             previous = keys
         }

@@ -107,19 +107,21 @@ public struct IPVSHandle: ~Copyable {
         try servicesDump().entries
     }
 
-    /// One service dump with its repeats dropped, and whether there were any.
-    mutating func servicesDump() throws(IPVSError) -> (entries: [IPVSServiceEntry], repeated: Bool) {
+    /// One service dump with its repeats dropped, whether there were any, and the services' keys (which
+    /// ``consistentServices(attempts:)`` compares between dumps).
+    mutating func servicesDump() throws(IPVSError) -> (
+        entries: [IPVSServiceEntry], repeated: Bool, keys: Set<ServiceKey>
+    ) {
         let entries = try dumpInPlace(.dumpServices, .listServices) { (m) throws(IPVSCodecError) in
             try IPVSReplyDecoder.service(in: m)
         }
-        if entries.count < 2 { return (entries, false) }
         var keys = Set<ServiceKey>()
         keys.reserveCapacity(entries.count)
-        var firsts = 0
-        for entry in entries where keys.insert(entry.service.key).inserted { firsts += 1 }
-        if firsts == entries.count { return (entries, false) }
-        keys.removeAll(keepingCapacity: true)
-        return (entries.filter { keys.insert($0.service.key).inserted }, true)
+        for entry in entries { keys.insert(entry.service.key) }
+        if keys.count == entries.count { return (entries, false, keys) }
+        var seen = Set<ServiceKey>()
+        seen.reserveCapacity(keys.count)
+        return (entries.filter { seen.insert($0.service.key).inserted }, true, keys)
     }
 
     /// IPVS_CMD_NEW_DEST (`ipvsadm -a`).

@@ -58,6 +58,44 @@ struct NetlinkClientRobustnessTests {
         #expect(try handle.servicesConsistently().count == count - duplicates.count - 2)
     }
 
+    /// Destination dumps receive with `NLMSG_GOODSIZE`, not a whole page (the kernel's steps then take a page-sized
+    /// allocation instead of 8 KiB). On this kernel every step must fit: one request per service, small or spanning
+    /// several steps. A receive shorter than the kernel's steps truncates one: the socket must notice (MSG_TRUNC),
+    /// drain that dump, receive whole pages from then on, and dump the service again — the same entries, no error.
+    @Test func destinationDumpsReceiveOneGoodSizeAndRecoverFromATruncatedStep() throws {
+        let namespace = try NetworkNamespace("goodsize")
+        var handle = try IPVSHandle(networkNamespace: namespace.path)
+        let small = Self.udp(1), large = Self.udp(2)
+        for (service, count) in [(small, 10), (large, 40)] {
+            try handle.addService(service)
+            for d in 0..<count {
+                try handle.addDestination(
+                    RealServer(.v4(IPv4Address(172, 20, UInt8(count), UInt8(d + 1))), port: 53, forwarding: .masquerade,
+                        weight: 1),
+                    to: service)
+            }
+        }
+        let expected = [try handle.destinations(of: small), try handle.destinations(of: large)]
+        #expect(expected.map(\.count) == [10, 40])
+
+        var socket = try DestinationDumpSocket(
+            networkNamespace: namespace.path, familyID: handle.familyID, timeout: .seconds(10))
+        #expect(DestinationDumpSocket.goodSize < DestinationDumpSocket.stepSize)
+        #expect(try socket.destinations(of: small) == expected[0])
+        #expect(try socket.destinations(of: large) == expected[1])
+        #expect(socket.readRequestsSent == 2, "a step of this kernel did not fit NLMSG_GOODSIZE")
+        #expect(socket.receiveLength == DestinationDumpSocket.goodSize)
+
+        var short = try DestinationDumpSocket(
+            networkNamespace: namespace.path, familyID: handle.familyID, timeout: .seconds(10))
+        short.receiveLength = 512
+        #expect(try short.destinations(of: small) == expected[0])
+        #expect(short.readRequestsSent == 2)
+        #expect(short.receiveLength == DestinationDumpSocket.stepSize)
+        #expect(try short.destinations(of: large) == expected[1])
+        #expect(short.readRequestsSent == 3)
+    }
+
     /// The kernel's answer to a request sent earlier (as after a timeout) is still queued when the next request
     /// goes out: its sequence number is an old one, and neither a single request nor a batch may take it for theirs.
     @Test func aLateAnswerWithAnOldSequenceNumberIsSkipped() throws {

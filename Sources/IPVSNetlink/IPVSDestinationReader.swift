@@ -7,8 +7,8 @@ import IPVSCore
 /// The kernel dumps the destinations of one service per request (ip_vs_ctl.c `ip_vs_genl_dump_dests`) and one socket
 /// runs one dump at a time (af_netlink.c `netlink_dump`, `cb_running`), so a table of N services costs N round
 /// trips. Two sockets on two threads overlap them: the kernel answers one thread's dump step while the other decodes.
-/// Each socket receives in page-sized steps (see ``DestinationDumpSocket``). Opened in the caller's network namespace or
-/// in the one at `networkNamespace`.
+/// Each socket receives in page-sized steps (see ``DestinationDumpSocket``). Opened in the caller's network
+/// namespace or in the one at `networkNamespace`.
 public final class IPVSDestinationReader {
     var first: DestinationDumpSocket
     var second: DestinationDumpSocket

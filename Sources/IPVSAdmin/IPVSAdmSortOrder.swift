@@ -60,6 +60,18 @@ public enum IPVSAdmSortOrder {
         }
     }
 
+    /// ``mergeSort(_:by:)`` of the positions `0..<order.count`, written into `order` (uninitialised memory is
+    /// fine), with `scratch` (at least as long) as the merge's temporary: only indices move, nothing is allocated.
+    static func sortPositions(
+        _ order: UnsafeMutableBufferPointer<Int>, scratch: UnsafeMutableBufferPointer<Int>,
+        by compare: (Int, Int) -> Int32
+    ) {
+        precondition(scratch.count >= order.count)
+        for i in order.indices { (order.baseAddress! + i).initialize(to: i) }
+        scratch.initialize(repeating: 0)
+        sort(order, 0, order.count, scratch, compare)
+    }
+
     private static func sort<T>(
         _ b: UnsafeMutableBufferPointer<T>, _ start: Int, _ n: Int, _ tmp: UnsafeMutableBufferPointer<T>,
         _ compare: (T, T) -> Int32

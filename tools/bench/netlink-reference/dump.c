@@ -1,14 +1,15 @@
 // tools/bench/netlink-reference/dump.c — a raw-netlink C reference for `ipvsctl -Ln` and the mirror's read: one
 // service dump (64 KiB receives: the kernel then makes 32 KiB steps), then the destination dump of every service,
-// split over T threads with a socket each, receiving in 4 KiB steps. It counts messages and keeps each service's
-// key attributes, nothing more: no decoding, no output per service — the kernel's cost plus the least a client can
-// add. Prints one line.
+// split over T threads with a socket each, receiving with NLMSG_GOODSIZE (3776 bytes: a 4 KiB page less the skb's
+// shared info), so that each dump step is a page-sized allocation (a 4096-byte receive makes it an 8 KiB one, and
+// Debian's kernel zeroes every allocation). It counts messages and keeps each service's key attributes, nothing
+// more: no decoding, no output per service — the kernel's cost plus the least a client can add. Prints one line.
 //
 //   dump [T]      (default 2 threads)
 #include "common.h"
 #include <pthread.h>
 
-enum { MAX_SERVICES = 1 << 20, KEY_ROOM = 64 };
+enum { MAX_SERVICES = 1 << 20, KEY_ROOM = 64, GOOD_SIZE = 4096 - 320 };
 static uint16_t family;
 static int services;
 static char (*keys)[KEY_ROOM];
@@ -34,7 +35,7 @@ static void *dump_destinations(void *argument) {
             exit(1);
         }
         for (int done = 0; !done;) {
-            ssize_t n = recv(fd, in, 4096, 0);
+            ssize_t n = recv(fd, in, GOOD_SIZE, 0);
             if (n <= 0) {
                 perror("recv");
                 exit(1);

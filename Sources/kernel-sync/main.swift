@@ -15,7 +15,9 @@
 //    speed drifts over minutes; bracketing keeps each ratio's two sides close in time. `ipvsctl -Ln` runs first and
 //    last around those three (ratio: ipvsadm's time over the mean of both), and its output must equal ipvsadm's.
 // Prints one JSON line. Fresh namespaces matter: a flushed table keeps its destinations on a trash list that every
-// later add scans (ip_vs_ctl.c ip_vs_trash_get_dest).
+// later add scans (ip_vs_ctl.c ip_vs_trash_get_dest). A and D (emptied) are deleted after ipvsadm's restore and C
+// after its load, each followed by a wait for the kernel to go idle, so that the reads run with nothing left of the
+// loads (an emptied namespace's trash timer walks its 100 000 destinations every 60 s).
 import Foundation
 import Glibc
 import IPVSCore
@@ -89,6 +91,7 @@ var destinationsPerService = 10
 var offline = false
 var loadOnly = false
 var readOnly = false
+var readNamespace: String?
 var arguments = CommandLine.arguments.dropFirst()
 while let option = arguments.popFirst() {
     switch option {
@@ -98,8 +101,9 @@ while let option = arguments.popFirst() {
     case "--encode-loop": offline = true
     case "--load-only": loadOnly = true
     case "--read-only": readOnly = true
+    case "--namespace": readNamespace = arguments.popFirst()
     default:
-        FileHandle.standardError.write("usage: kernel-sync [--services N] [--destinations N] [--load-only | --read-only | --offline | --encode-loop]\n".data(using: .utf8)!)
+        FileHandle.standardError.write("usage: kernel-sync [--services N] [--destinations N] [--load-only | --read-only [--namespace NAME] | --offline | --encode-loop]\n".data(using: .utf8)!)
         exit(2)
     }
 }
@@ -149,13 +153,19 @@ if offline {
 if readOnly {
     // Only the read side, three times, on one table the mirror loaded: one service dump, the confirmed service
     // dumps, the destination dumps on two sockets, and the whole mirror read. For profiling the read path.
+    // With --namespace NAME, the table already in that namespace (left there afterwards), so that other programs
+    // (tools/bench/netlink-reference's C reader) can read the same table in the same VM session.
     let ip = try tool("ip")
-    let ns = "ks-read-\(getpid())"
-    try run(ip, ["netns", "add", ns])
-    defer { _ = try? run(ip, ["netns", "delete", ns]) }
-    try run(ip, ["-n", ns, "link", "set", "lo", "up"])
+    let ns = readNamespace ?? "ks-read-\(getpid())"
+    if readNamespace == nil {
+        try run(ip, ["netns", "add", ns])
+        try run(ip, ["-n", ns, "link", "set", "lo", "up"])
+    }
+    defer { if readNamespace == nil { _ = try? run(ip, ["netns", "delete", ns]) } }
     let mirror = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(ns)", timeout: .seconds(120))
-    guard try mirror.apply(desired).converged else { throw Failure(description: "load failed") }
+    if readNamespace == nil {
+        guard try mirror.apply(desired).converged else { throw Failure(description: "load failed") }
+    }
     var handle = try IPVSHandle(networkNamespace: "/run/netns/\(ns)", timeout: .seconds(120))
     let reader = try IPVSDestinationReader(
         networkNamespace: "/run/netns/\(ns)", familyID: handle.familyID, timeout: .seconds(120))
@@ -258,21 +268,60 @@ defer {
     _ = try? run(ip, ["netns", "delete", nsC])
 }
 
-// Side A: the mirror.
-let mirror = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsA)", timeout: .seconds(120))
-let (plan, planTime) = try measure { try mirror.plan(desired) }
-let (load, applyTime) = measure { mirror.apply(plan: plan) }
-guard load.converged else { throw Failure(description: "load failed: \(load.failures.prefix(3))") }
-let loadTime = planTime + applyTime
-progress("mirror loaded \(load.mutatingMessages) messages in \(loadTime)")
-let (tableA, dumpA) = try measure { try mirror.read() }
-progress("mirror read its table in \(dumpA)")
+/// Waits until the VM's CPUs are idle — under 15 % busy over a second, twice in a row (at most 90 s) — so that a
+/// timed phase does not share the CPUs with kernel work an earlier phase left behind. Returns how long it waited.
+func settle() -> Duration {
+    func sample() -> (busy: UInt64, total: UInt64)? {
+        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+            let line = text.split(separator: "\n").first
+        else { return nil }
+        let fields = line.split(separator: " ").dropFirst().compactMap { UInt64($0) }
+        guard fields.count >= 5 else { return nil }
+        let total = fields.reduce(0, +)
+        return (total - fields[3] - fields[4], total)  // all but idle and iowait
+    }
+    let (_, waited) = measure {
+        var quiet = 0
+        for _ in 0..<90 {
+            guard let a = sample() else { return }
+            usleep(1_000_000)
+            guard let b = sample() else { return }
+            quiet = Double(b.busy &- a.busy) < 0.15 * Double(max(1, b.total &- a.total)) ? quiet + 1 : 0
+            if quiet == 2 { return }
+        }
+    }
+    return waited
+}
 
+/// Deletes a namespace whose table was emptied and whose sockets are closed, and waits for the kernel to tear it
+/// down: an emptied table keeps its deleted destinations on the namespace's trash list, which a timer walks every
+/// 60 s and frees after 120 s (ip_vs_ctl.c `ip_vs_dest_trash_expire`) — bursts of kernel work that would land in a
+/// later phase's timing. Deleting the namespace frees them at once (`ip_vs_trash_cleanup`), in a workqueue; then
+/// ``settle()`` waits for the CPUs to go idle.
+func retire(_ namespace: String) throws {
+    try run(ip, ["netns", "delete", namespace])
+    progress("deleted \(namespace); the kernel settled in \(settle())")
+}
+
+progress("settled in \(settle()); the mirror's load next")
+// Side A: the mirror. Its objects live in this block only, so that their sockets (which hold the namespace) are
+// closed when A is retired.
 var changed = desired
 changed[serviceCount * 7 / 10].destinations[destinationsPerService / 2].weight = 3
-let (change, changeTime) = try measure { try mirror.apply(changed) }
-let (idle, idleTime) = try measure { try mirror.apply(changed) }
-let (empty, emptyTime) = try measure { try mirror.apply([]) }
+let (load, planTime, applyTime, tableA, dumpA, change, changeTime, idle, idleTime, empty, emptyTime) = try {
+    let mirror = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsA)", timeout: .seconds(120))
+    let (plan, planTime) = try measure { try mirror.plan(desired) }
+    let (load, applyTime) = measure { mirror.apply(plan: plan) }
+    guard load.converged else { throw Failure(description: "load failed: \(load.failures.prefix(3))") }
+    progress("mirror loaded \(load.mutatingMessages) messages in \(planTime + applyTime)")
+    let (tableA, dumpA) = try measure { try mirror.read() }
+    progress("mirror read its table in \(dumpA)")
+    let (change, changeTime) = try measure { try mirror.apply(changed) }
+    let (idle, idleTime) = try measure { try mirror.apply(changed) }
+    let (empty, emptyTime) = try measure { try mirror.apply([]) }
+    return (load, planTime, applyTime, tableA, dumpA, change, changeTime, idle, idleTime, empty, emptyTime)
+}()
+let loadTime = planTime + applyTime
 
 progress("change pass \(changeTime), idle pass \(idleTime), emptied in \(emptyTime); ipvsctl -R next")
 // `ipvsctl -R` of ipvsadm's script, in a fresh namespace D, right before `ipvsadm -R` and like it with no other
@@ -281,18 +330,32 @@ progress("change pass \(changeTime), idle pass \(idleTime), emptied in \(emptyTi
 // hold the table ipvsadm loads) and emptied.
 let ctlRestoreTime = try run(nsenter, ["--net=/run/netns/\(nsD)", "--", ipvsctl, "-R"], input: script.data(using: .utf8)!)
 progress("ipvsctl -R took \(ctlRestoreTime)")
-let ctlMirror = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsD)", timeout: .seconds(120))
-let tableD = try ctlMirror.read()
-try ctlMirror.apply([])
+let tableD = try {
+    let ctlMirror = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsD)", timeout: .seconds(120))
+    let table = try ctlMirror.read()
+    try ctlMirror.apply([])
+    return table
+}()
 // Side B: ipvsadm, and our client on ipvsadm's table.
+progress("settled in \(settle()); ipvsadm -R next")
 let restoreTime = try run(nsenter, ["--net=/run/netns/\(nsB)", "--", ipvsadm, "-R"], input: script.data(using: .utf8)!)
 progress("ipvsadm -R took \(restoreTime)")
 // The mirror's load again, in a fresh namespace right after ipvsadm's: the ratio is taken against the mean of both.
-let second = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsC)", timeout: .seconds(120))
-let (secondLoad, secondLoadTime) = try measure { try second.apply(desired) }
-guard secondLoad.converged else { throw Failure(description: "second load failed") }
-progress("second mirror load took \(secondLoadTime)")
-try second.apply([])
+// A and D, emptied, go now: deleting a namespace that held a table slowed the restore right after it (`ipvsctl -R`
+// took 3.56 and 3.87 s after A was deleted, 2.97–3.19 s after A was only emptied), so both restores run as before,
+// beside emptied namespaces, and only the phases from here on run with nothing left of the others.
+try retire(nsA)
+try retire(nsD)
+progress("settled in \(settle()); the second mirror load next")
+let secondLoadTime = try {
+    let second = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsC)", timeout: .seconds(120))
+    let (secondLoad, secondLoadTime) = try measure { try second.apply(desired) }
+    guard secondLoad.converged else { throw Failure(description: "second load failed") }
+    progress("second mirror load took \(secondLoadTime)")
+    try second.apply([])
+    return secondLoadTime
+}()
+try retire(nsC)
 // The emulated VM shares its host: its speed drifts over minutes. Our dump is timed right before and right after
 // `ipvsadm -Ln`, and the ratio taken against their mean.
 // `ipvsctl -Ln` is timed the same way, end to end, first and last: ctl, mirror read, ipvsadm, mirror read, ctl.

@@ -639,23 +639,27 @@ extension IPVSHandle {
     /// Even a dump that fits one step has a second, empty one, so a small dump can repeat but not skip. Two dumps in
     /// a row with the same services, each without a repeat, were not disturbed (a change between them would show).
     ///
-    /// - Parameter attempts: dumps at most; after that the last one is returned with its repeats removed, and it may
-    ///   lack services. ``consistentServices(attempts:)`` says when that happened.
+    /// - Parameter attempts: dumps at most; after that the union of all of them is returned (see
+    ///   ``consistentServices(attempts:)``, which says when that happened).
     public mutating func servicesConsistently(attempts: Int = 8) throws(IPVSError) -> [IPVSServiceEntry] {
         try consistentServices(attempts: attempts).entries
     }
 
-    /// As ``servicesConsistently(attempts:)``, and whether two dumps agreed (`confirmed`). Unconfirmed, the entries
-    /// are those of the last dump: none repeated, but some services may be missing (deleted or added services in
-    /// other namespaces kept shifting every dump).
+    /// As ``servicesConsistently(attempts:)``, and whether two dumps agreed (`confirmed`).
+    ///
+    /// Unconfirmed (services added or deleted in other namespaces kept shifting every dump), the entries are the
+    /// union of all the dumps, each service once, as the last dump that listed it reported it, in the last dump's
+    /// order and then the others'. A disturbed dump skips services at the places the count shifted, which differ
+    /// from dump to dump, so a service of this namespace is missing only if every dump skipped it. A service this
+    /// namespace deleted meanwhile can be among them: its destination dump then answers ESRCH.
     public mutating func consistentServices(attempts: Int = 8) throws(IPVSError) -> (
         entries: [IPVSServiceEntry], confirmed: Bool
     ) {
         var previous: Set<ServiceKey>? = nil
-        var last: [IPVSServiceEntry] = []
+        var dumps: [[IPVSServiceEntry]] = []
         for _ in 0..<max(2, attempts) {
             let (entries, repeated, keys) = try servicesDump()
-            last = entries
+            dumps.append(entries)
             if repeated {
                 previous = nil
                 continue
@@ -663,7 +667,12 @@ extension IPVSHandle {
             if let previous, previous == keys { return (entries, true) }
             previous = keys
         }
-        return (last, false)
+        var union: [IPVSServiceEntry] = []
+        var listed = Set<ServiceKey>()
+        for dump in dumps.reversed() {
+            for entry in dump where listed.insert(entry.service.key).inserted { union.append(entry) }
+        }
+        return (union, false)
     }
 }
 

@@ -42,12 +42,13 @@ public final class KernelMirror {
     /// The owned part of the kernel's table: every service in scope with its destinations.
     ///
     /// The service dump is repeated until two agree (``IPVSHandle/consistentServices(attempts:)``). When services
-    /// keep changing in other namespaces so that none agree, the table read may lack services of ours.
+    /// keep changing in other namespaces so that none agree, the read takes the union of the dumps: it lacks a
+    /// service of ours only if every dump skipped it, and a service deleted meanwhile is left out (ESRCH).
     public func read() throws(IPVSError) -> [KernelService] {
         try read(lookingUp: []).table
     }
 
-    /// As ``read()``; when no two service dumps agreed, each of `expected` (in scope) missing from the last dump is
+    /// As ``read()``; when no two service dumps agreed, each of `expected` (in scope) missing from every dump is
     /// looked up by key (IPVS_CMD_GET_SERVICE), so that none of them is missed. `disturbed` says that happened.
     func read(lookingUp expected: [MirroredService]) throws(IPVSError) -> (table: [KernelService], disturbed: Bool) {
         let scope = self.scope

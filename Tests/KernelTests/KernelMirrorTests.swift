@@ -321,6 +321,8 @@ struct KernelMirrorTests {
             #expect(change.plan.counts == [.editDestination: 1], "pass \(pass): \(change.plan.counts)")
             if change.plan.readDisturbed { disturbedPasses += 1 }
         }
+        // A plain read while the churn goes on: the union of its dumps, every service of ours in it.
+        #expect(Self.snapshot(try mirror.read()) == Self.snapshot(desired))
         let rounds = churn.rounds
         churn.stop()
         #expect(churn.failures == 0)

@@ -103,23 +103,16 @@ let encode = (0..<rounds).map { _ in IPVSHandle.measureEncoding(fastRequests) }.
 // `ipvsctl -Ln`'s formatting of the same table (services and destinations as the kernel would report them),
 // best of the rounds: what the listing costs beside the kernel's dumps.
 var table: [IPVSAdmServiceListing] = []
-var pendingService: VirtualService? = nil
-var pendingDestinations: [IPVSDestinationEntry] = []
 for request in fastRequests {
     switch request.body {
     case .service(let service, keyOnly: false):
-        if let s = pendingService {
-            table.append(IPVSAdmServiceListing(IPVSServiceEntry(service: s, kernelFlags: [], statistics: IPVSStatistics()), pendingDestinations))
-        }
-        pendingService = service
-        pendingDestinations = []
+        let entry = IPVSServiceEntry(service: service, kernelFlags: [], statistics: IPVSStatistics())
+        table.append(IPVSAdmServiceListing(entry, []))
     case .destination(_, let server, keyOnly: false):
-        pendingDestinations.append(IPVSDestinationEntry(server: server))
+        // The script adds each service's destinations right after it.
+        table[table.count - 1].destinations.append(IPVSDestinationEntry(server: server))
     default: break
     }
-}
-if let s = pendingService {
-    table.append(IPVSAdmServiceListing(IPVSServiceEntry(service: s, kernelFlags: [], statistics: IPVSStatistics()), pendingDestinations))
 }
 let listing = IPVSAdmListing(format: .numeric)
 var listBytes = 0

@@ -59,12 +59,12 @@ let package = Package(
             exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
-        // libpcap: live capture, pcap files, BPF filters.
-        .systemLibrary(
+        // libpcap (Debian libpcap-dev's headers): live capture, pcap files, BPF filters. Opened on first use
+        // (dlopen), not linked: programs that link the tap but do not capture start without it (CPcap.h).
+        .target(
             name: "CPcap",
             path: "CShims/CPcap",
-            pkgConfig: "libpcap",
-            providers: [.apt(["libpcap-dev"])]
+            linkerSettings: [.linkedLibrary("dl")]
         ),
         // The pcap tap: packet decoding, flow tracking and the verifier that checks the kernel's choices against
         // IPVSCore's predictions.

@@ -66,14 +66,15 @@ public enum CaptureFilter {
     /// accepts it, without a capture. A refused expression throws libpcap's words.
     public static func compile(_ expression: String, linkType: LinkType,
                                snapLength: Int32 = 262_144) throws(PcapError) -> CompiledFilter {
-        guard let dead = pcap_open_dead(linkType.rawValue, snapLength) else {
-            throw PcapError(operation: "open a \(linkType) handle to compile a filter", message: "pcap_open_dead failed")
+        guard let dead = CPcap_pcap_open_dead(linkType.rawValue, snapLength) else {
+            let why = CPcap_load_error().map { String(cString: $0) } ?? "pcap_open_dead failed"
+            throw PcapError(operation: "open a \(linkType) handle to compile a filter", message: why)
         }
-        defer { pcap_close(dead) }
+        defer { CPcap_pcap_close(dead) }
         var program = bpf_program()
-        guard pcap_compile(dead, &program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+        guard CPcap_pcap_compile(dead, &program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
             throw PcapError(operation: "compile filter \"\(expression)\" for \(linkType)",
-                            message: String(cString: pcap_geterr(dead)))
+                            message: String(cString: CPcap_pcap_geterr(dead)))
         }
         return CompiledFilter(program: program, snapLength: snapLength)
     }
@@ -91,7 +92,7 @@ public struct CompiledFilter: ~Copyable {
 
     deinit {
         var p = program
-        pcap_freecode(&p)
+        CPcap_pcap_freecode(&p)
     }
 
     /// BPF instructions in the program.
@@ -104,6 +105,6 @@ public struct CompiledFilter: ~Copyable {
         header.len = UInt32(frame.count)
         var p = program
         guard let base = frame.baseAddress else { return false }
-        return pcap_offline_filter(&p, &header, base.assumingMemoryBound(to: UInt8.self)) != 0
+        return CPcap_pcap_offline_filter(&p, &header, base.assumingMemoryBound(to: UInt8.self)) != 0
     }
 }

@@ -65,16 +65,16 @@ public struct PcapHandle: ~Copyable {
         self.handle = handle
         self.selectable = selectable
         self.readTimeoutMilliseconds = readTimeoutMilliseconds
-        self.linkType = LinkType(rawValue: pcap_datalink(handle))
-        self.fractionScale = pcap_get_tstamp_precision(handle) == Int32(PCAP_TSTAMP_PRECISION_NANO) ? 1 : 1000
+        self.linkType = LinkType(rawValue: CPcap_pcap_datalink(handle))
+        self.fractionScale = CPcap_pcap_get_tstamp_precision(handle) == Int32(PCAP_TSTAMP_PRECISION_NANO) ? 1 : 1000
     }
 
-    deinit { pcap_close(handle) }
+    deinit { CPcap_pcap_close(handle) }
 
     /// Opens a capture file for reading (`pcap_open_offline_with_tstamp_precision`, nanosecond precision).
     public static func open(file path: String) throws(PcapError) -> PcapHandle {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
-        guard let h = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO),
+        guard let h = CPcap_pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO),
                                                                &errorBuffer) else {
             throw PcapError(operation: "open capture file \(path)", message: errorText(errorBuffer))
         }
@@ -86,40 +86,41 @@ public struct PcapHandle: ~Copyable {
         throws(PcapError) -> PcapHandle
     {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
-        guard let h = pcap_create(interface, &errorBuffer) else {
+        guard let h = CPcap_pcap_create(interface, &errorBuffer) else {
             throw PcapError(operation: "capture on \(interface)", message: errorText(errorBuffer))
         }
         func check(_ status: Int32, _ what: String) throws(PcapError) {
             guard status >= 0 else {
-                let detail = String(cString: pcap_geterr(h))
-                let message = String(cString: pcap_statustostr(status)) + (detail.isEmpty ? "" : " (\(detail))")
-                pcap_close(h)
+                let detail = String(cString: CPcap_pcap_geterr(h))
+                let message = String(cString: CPcap_pcap_statustostr(status)) + (detail.isEmpty ? "" : " (\(detail))")
+                CPcap_pcap_close(h)
                 throw PcapError(operation: "capture on \(interface): \(what)", message: message)
             }
         }
-        try check(pcap_set_snaplen(h, options.snapLength), "set the snapshot length")
-        try check(pcap_set_promisc(h, options.promiscuous ? 1 : 0), "set promiscuous mode")
-        try check(pcap_set_immediate_mode(h, options.immediate ? 1 : 0), "set immediate mode")
-        try check(pcap_set_timeout(h, options.timeoutMilliseconds), "set the read timeout")
-        try check(pcap_set_buffer_size(h, options.bufferSize), "set the buffer size")
+        try check(CPcap_pcap_set_snaplen(h, options.snapLength), "set the snapshot length")
+        try check(CPcap_pcap_set_promisc(h, options.promiscuous ? 1 : 0), "set promiscuous mode")
+        try check(CPcap_pcap_set_immediate_mode(h, options.immediate ? 1 : 0), "set immediate mode")
+        try check(CPcap_pcap_set_timeout(h, options.timeoutMilliseconds), "set the read timeout")
+        try check(CPcap_pcap_set_buffer_size(h, options.bufferSize), "set the buffer size")
         // Nanosecond stamps when the platform has them; the handle scales microseconds otherwise.
-        _ = pcap_set_tstamp_precision(h, Int32(PCAP_TSTAMP_PRECISION_NANO))
-        try check(pcap_activate(h), "activate")
+        _ = CPcap_pcap_set_tstamp_precision(h, Int32(PCAP_TSTAMP_PRECISION_NANO))
+        try check(CPcap_pcap_activate(h), "activate")
         if interface == "any" && options.cookedV2OnAny {
-            try check(pcap_set_datalink(h, LinkType.linuxSLL2.rawValue), "select LINUX_SLL2 headers")
+            try check(CPcap_pcap_set_datalink(h, LinkType.linuxSLL2.rawValue), "select LINUX_SLL2 headers")
         }
         // Non-blocking, and `next` waits in poll(2) itself with a timeout it chooses. libpcap's blocking read on
         // Linux cannot be relied on to come back on an idle interface: with TPACKET_V3 it polls without a timeout
         // and waits for the kernel to retire a buffer block, which the kernel does only for a block holding a
         // packet (net/packet/af_packet.c, prb_retire_rx_blk_timer_expired); an idle capture never saw its
         // --duration, --count or stop request.
-        guard pcap_setnonblock(h, 1, &errorBuffer) == 0 else {
-            pcap_close(h)
-            throw PcapError(operation: "capture on \(interface): set non-blocking mode", message: errorText(errorBuffer))
+        guard CPcap_pcap_setnonblock(h, 1, &errorBuffer) == 0 else {
+            CPcap_pcap_close(h)
+            throw PcapError(
+                operation: "capture on \(interface): set non-blocking mode", message: errorText(errorBuffer))
         }
-        let fd = pcap_get_selectable_fd(h)
+        let fd = CPcap_pcap_get_selectable_fd(h)
         guard fd >= 0 else {
-            pcap_close(h)
+            CPcap_pcap_close(h)
             throw PcapError(operation: "capture on \(interface)", message: "no selectable descriptor")
         }
         return PcapHandle(handle: h, selectable: fd, readTimeoutMilliseconds: max(1, options.timeoutMilliseconds))
@@ -128,12 +129,14 @@ public struct PcapHandle: ~Copyable {
     /// Compiles `expression` for this handle and installs it (`pcap_compile`, `pcap_setfilter`).
     public func setFilter(_ expression: String) throws(PcapError) {
         var program = bpf_program()
-        guard pcap_compile(handle, &program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
-            throw PcapError(operation: "compile filter \"\(expression)\"", message: String(cString: pcap_geterr(handle)))
+        guard CPcap_pcap_compile(handle, &program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+            throw PcapError(
+                operation: "compile filter \"\(expression)\"", message: String(cString: CPcap_pcap_geterr(handle)))
         }
-        defer { pcap_freecode(&program) }
-        guard pcap_setfilter(handle, &program) == 0 else {
-            throw PcapError(operation: "install filter \"\(expression)\"", message: String(cString: pcap_geterr(handle)))
+        defer { CPcap_pcap_freecode(&program) }
+        guard CPcap_pcap_setfilter(handle, &program) == 0 else {
+            throw PcapError(
+                operation: "install filter \"\(expression)\"", message: String(cString: CPcap_pcap_geterr(handle)))
         }
     }
 
@@ -149,16 +152,16 @@ public struct PcapHandle: ~Copyable {
         if stop.raised.load(ordering: .acquiring) { return .end }
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
-        var status = pcap_next_ex(handle, &header, &data)
+        var status = CPcap_pcap_next_ex(handle, &header, &data)
         if status == 0 && selectable >= 0 && milliseconds > 0 {
             var wait = milliseconds
             // Where the descriptor alone does not announce every packet, libpcap says how long to wait at most.
-            if let required = pcap_get_required_select_timeout(handle) {
+            if let required = CPcap_pcap_get_required_select_timeout(handle) {
                 let ms = Int(required.pointee.tv_sec) * 1000 + (Int(required.pointee.tv_usec) + 999) / 1000
                 wait = Int32(clamping: min(Int(wait), max(1, ms)))
             }
             var descriptor = pollfd(fd: selectable, events: Int16(POLLIN), revents: 0)
-            if poll(&descriptor, 1, wait) > 0 { status = pcap_next_ex(handle, &header, &data) }
+            if poll(&descriptor, 1, wait) > 0 { status = CPcap_pcap_next_ex(handle, &header, &data) }
             if status == 0 && stop.raised.load(ordering: .acquiring) { return .end }
         }
         switch status {
@@ -174,20 +177,20 @@ public struct PcapHandle: ~Copyable {
         case PCAP_ERROR_BREAK:
             return .end
         default:
-            throw PcapError(operation: "read a packet", message: String(cString: pcap_geterr(handle)))
+            throw PcapError(operation: "read a packet", message: String(cString: CPcap_pcap_geterr(handle)))
         }
     }
 
     /// Makes a `next()` running on another thread return `.end` (`pcap_breakloop`), at the latest when its wait ends.
     public func breakLoop() {
         stop.raised.store(true, ordering: .releasing)
-        pcap_breakloop(handle)
+        CPcap_pcap_breakloop(handle)
     }
 
     /// Packets received and dropped by the kernel for a live capture (`pcap_stats`); nil for files.
     public func kernelStatistics() -> (received: UInt32, dropped: UInt32)? {
         var s = pcap_stat()
-        guard pcap_stats(handle, &s) == 0 else { return nil }
+        guard CPcap_pcap_stats(handle, &s) == 0 else { return nil }
         return (s.ps_recv, s.ps_drop)
     }
 }

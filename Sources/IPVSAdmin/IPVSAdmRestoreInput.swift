@@ -12,16 +12,26 @@ public struct IPVSAdmRestoreInput {
     public var requests: [IPVSRequest] = []
     public var functions: [IPVSAdmErrorText.Function] = []
 
-    let input: [UInt8]
+    /// The bytes held: all of the input, or for a ``Source`` the part not yet read and the piece last read.
     var reader: IPVSAdmRestoreReader
     let program: String
     let posixlyCorrect: Bool
     /// false: every line through the full parser (tools/bench/restore-parse compares both).
     let fastPath: Bool
+    /// Where more of the input comes from, until it says the input ended; nil when all of it was given.
+    var source: Source?
+    /// The room one read of the source gets.
+    var piece: [UInt8] = []
 
+    /// Reads the next piece of the input into the buffer it is given and returns how many bytes it read: 0 (or
+    /// less, for an error) at the end of the input. `-R` reads standard input this way (ipvsctl's
+    /// `Session.restore`), so that the first lines are parsed and sent while the rest is still arriving, as
+    /// ipvsadm's line-by-line reading overlaps its reading with the kernel's work.
+    public typealias Source = (UnsafeMutableRawBufferPointer) -> Int
+
+    /// All of the input at once.
     /// - Parameter room: changes to make room for at first (every line, when not given).
     public init(_ input: [UInt8], program: String, posixlyCorrect: Bool, fastPath: Bool = true, room: Int? = nil) {
-        self.input = input
         self.reader = IPVSAdmRestoreReader(bytes: input)
         self.program = program
         self.posixlyCorrect = posixlyCorrect
@@ -30,6 +40,31 @@ public struct IPVSAdmRestoreInput {
         let room = room ?? min(input.count / 20 + 1, 1 << 20)
         requests.reserveCapacity(room)
         functions.reserveCapacity(room)
+    }
+
+    /// The input as `source` delivers it, piece by piece (up to `pieceSize` bytes each). Lines are read as soon as
+    /// their newline has arrived; everything read is the same as when the whole input is given at once.
+    /// - Parameter room: changes to make room for at first.
+    public init(
+        reading source: @escaping Source, program: String, posixlyCorrect: Bool, fastPath: Bool = true,
+        room: Int = 512, pieceSize: Int = 1 << 17
+    ) {
+        self.init([], program: program, posixlyCorrect: posixlyCorrect, fastPath: fastPath, room: room)
+        self.source = source
+        self.piece = [UInt8](repeating: 0, count: max(1, pieceSize))
+    }
+
+    /// Reads the next piece from the source into the bytes held; false at the end of the input (or without one).
+    mutating func readPiece() -> Bool {
+        guard let source else { return false }
+        let count = piece.withUnsafeMutableBytes { source($0) }
+        guard count > 0 else {
+            self.source = nil
+            piece = []
+            return false
+        }
+        piece.withUnsafeBytes { reader.append(UnsafeRawBufferPointer(rebasing: $0[..<min(count, $0.count)])) }
+        return true
     }
 
     /// Where ``readChanges(limit:)`` stopped.
@@ -50,13 +85,15 @@ public struct IPVSAdmRestoreInput {
             let words: [String]
             if let line = reader.nextTerminatedLine() {
                 if fastPath,
-                    let fast = input.withUnsafeBufferPointer({
+                    let fast = reader.bytes.withUnsafeBufferPointer({
                         IPVSAdmRestoreFastPath.parse(UnsafeBufferPointer(rebasing: $0[line]))
                     }), append(fast)
                 {
                     continue
                 }
-                words = IPVSAdmRestoreReader.words(input[line])
+                words = IPVSAdmRestoreReader.words(reader.bytes[line])
+            } else if readPiece() {
+                continue  // the rest of a line, or more lines, arrived
             } else if let last = reader.nextLine() {
                 words = last
             } else {

@@ -5,13 +5,24 @@ import Glibc
 /// dropped (so `ipvsadm -A …` lines work). Its quirks are kept: `#` starts no comment, and blanks at the very end
 /// of the input, after the last newline, make the reader drop that last line.
 public struct IPVSAdmRestoreReader {
-    let bytes: [UInt8]
+    private(set) var bytes: [UInt8]
     var position = 0
 
     public init(_ text: String) { bytes = Array(text.utf8) }
 
     /// The input as bytes, as `-R` reads it from stdin (no copy: the reader shares the array's storage).
     public init(bytes: [UInt8]) { self.bytes = bytes }
+
+    /// Appends `more`, the next piece of an input that arrives in pieces (``IPVSAdmRestoreInput`` reading a pipe),
+    /// first dropping the bytes already read when they are at least half of what is held (so a line longer than a
+    /// piece costs amortized linear time). Ranges returned before no longer apply.
+    mutating func append(_ more: UnsafeRawBufferPointer) {
+        if position > 0 && position >= bytes.count - position {
+            bytes.removeSubrange(0..<position)
+            position = 0
+        }
+        bytes.append(contentsOf: more)
+    }
 
     /// The next line if a newline ends it: the range of its bytes, the newline not included, and the reader moved
     /// past it. nil at the end of the input and when what is left has no newline: ``nextLine()`` reads that last

@@ -14,6 +14,9 @@
 //    again: the dump ratio is ipvsadm's time over the mean of our two. The emulated VM shares a busy host and its
 //    speed drifts over minutes; bracketing keeps each ratio's two sides close in time. `ipvsctl -Ln` runs first and
 //    last around those three (ratio: ipvsadm's time over the mean of both), and its output must equal ipvsadm's.
+// 4. Both ipvsctl commands also as an ipvsctl user types them, `ipvsctl --netns NAME …` (ipvsctl enters the namespace
+//    itself; ipvsadm cannot, so it runs under nsenter): the restore in a fresh namespace E right after D's, the
+//    listing right inside the nsenter ones. Reported beside the nsenter figures (ipvsctl_netns_*).
 // Prints one JSON line. Fresh namespaces matter: a flushed table keeps its destinations on a trash list that every
 // later add scans (ip_vs_ctl.c ip_vs_trash_get_dest). A and D (emptied) are deleted after ipvsadm's restore and C
 // after its load, each followed by a wait for the kernel to go idle, so that the reads run with nothing left of the
@@ -251,17 +254,21 @@ let nsA = "ks-mirror-\(suffix)"
 let nsB = "ks-ipvsadm-\(suffix)"
 let nsC = "ks-mirror2-\(suffix)"
 let nsD = "ks-ipvsctl-\(suffix)"
+let nsE = "ks-ipvsctl-netns-\(suffix)"
 try run(ip, ["netns", "add", nsA])
 try run(ip, ["netns", "add", nsB])
 try run(ip, ["netns", "add", nsC])
 try run(ip, ["netns", "add", nsD])
+try run(ip, ["netns", "add", nsE])
 // Loopback up: until a namespace has a local routing table the kernel refuses every IPv4 destination as not unicast
 // (ip_vs_ctl.c ip_vs_new_dest → inet_addr_type, which answers RTN_BROADCAST without a table).
 try run(ip, ["-n", nsA, "link", "set", "lo", "up"])
 try run(ip, ["-n", nsB, "link", "set", "lo", "up"])
 try run(ip, ["-n", nsC, "link", "set", "lo", "up"])
 try run(ip, ["-n", nsD, "link", "set", "lo", "up"])
+try run(ip, ["-n", nsE, "link", "set", "lo", "up"])
 defer {
+    _ = try? run(ip, ["netns", "delete", nsE])
     _ = try? run(ip, ["netns", "delete", nsD])
     _ = try? run(ip, ["netns", "delete", nsA])
     _ = try? run(ip, ["netns", "delete", nsB])
@@ -330,12 +337,20 @@ progress("change pass \(changeTime), idle pass \(idleTime), emptied in \(emptyTi
 // hold the table ipvsadm loads) and emptied.
 let ctlRestoreTime = try run(nsenter, ["--net=/run/netns/\(nsD)", "--", ipvsctl, "-R"], input: script.data(using: .utf8)!)
 progress("ipvsctl -R took \(ctlRestoreTime)")
-let tableD = try {
-    let ctlMirror = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsD)", timeout: .seconds(120))
+/// Reads the table of `namespace` and empties it.
+func readAndEmpty(_ namespace: String) throws -> [KernelService] {
+    let ctlMirror = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(namespace)", timeout: .seconds(120))
     let table = try ctlMirror.read()
     try ctlMirror.apply([])
     return table
-}()
+}
+let tableD = try readAndEmpty(nsD)
+// The same restore as an ipvsctl user types it: `ipvsctl --netns E -R`, ipvsctl entering the namespace itself
+// (ipvsadm has no such option: nsenter, or `ip netns exec`, starts it there). In a fresh namespace E, like D.
+progress("settled in \(settle()); ipvsctl --netns -R next")
+let ctlNetnsRestoreTime = try run(ipvsctl, ["--netns", nsE, "-R"], input: script.data(using: .utf8)!)
+progress("ipvsctl --netns -R took \(ctlNetnsRestoreTime)")
+let tableE = try readAndEmpty(nsE)
 // Side B: ipvsadm, and our client on ipvsadm's table.
 progress("settled in \(settle()); ipvsadm -R next")
 let restoreTime = try run(nsenter, ["--net=/run/netns/\(nsB)", "--", ipvsadm, "-R"], input: script.data(using: .utf8)!)
@@ -346,6 +361,7 @@ progress("ipvsadm -R took \(restoreTime)")
 // beside emptied namespaces, and only the phases from here on run with nothing left of the others.
 try retire(nsA)
 try retire(nsD)
+try retire(nsE)
 progress("settled in \(settle()); the second mirror load next")
 let secondLoadTime = try {
     let second = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsC)", timeout: .seconds(120))
@@ -358,11 +374,14 @@ let secondLoadTime = try {
 try retire(nsC)
 // The emulated VM shares its host: its speed drifts over minutes. Our dump is timed right before and right after
 // `ipvsadm -Ln`, and the ratio taken against their mean.
-// `ipvsctl -Ln` is timed the same way, end to end, first and last: ctl, mirror read, ipvsadm, mirror read, ctl.
+// `ipvsctl -Ln` is timed the same way, end to end, first and last, and so is `ipvsctl --netns B -Ln` (ipvsctl
+// entering the namespace itself) inside them: ctl, ctl --netns, mirror read, ipvsadm, mirror read, ctl --netns, ctl.
 let reader = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsB)", timeout: .seconds(120))
 let ctlListBefore = try run(
     nsenter, ["--net=/run/netns/\(nsB)", "--", ipvsctl, "-Ln"], output: "/tmp/kernel-sync-ipvsctl-Ln")
 progress("ipvsctl -Ln took \(ctlListBefore)")
+let ctlNetnsListBefore = try run(ipvsctl, ["--netns", nsB, "-Ln"], output: "/tmp/kernel-sync-ipvsctl-netns-Ln")
+progress("ipvsctl --netns -Ln took \(ctlNetnsListBefore)")
 let (tableB, dumpBefore) = try measure { try reader.read() }
 progress("our read of ipvsadm's table took \(dumpBefore)")
 let listTime = try run(
@@ -370,11 +389,14 @@ let listTime = try run(
 progress("ipvsadm -Ln took \(listTime)")
 let (_, dumpAfter) = try measure { try reader.read() }
 progress("our read of ipvsadm's table took \(dumpAfter)")
+let ctlNetnsListAfter = try run(ipvsctl, ["--netns", nsB, "-Ln"])
+progress("ipvsctl --netns -Ln took \(ctlNetnsListAfter)")
 let ctlListAfter = try run(nsenter, ["--net=/run/netns/\(nsB)", "--", ipvsctl, "-Ln"])
 progress("ipvsctl -Ln took \(ctlListAfter)")
 let ctlListing = FileManager.default.contents(atPath: "/tmp/kernel-sync-ipvsctl-Ln")
+let ctlNetnsListing = FileManager.default.contents(atPath: "/tmp/kernel-sync-ipvsctl-netns-Ln")
 let admListing = FileManager.default.contents(atPath: "/tmp/kernel-sync-ipvsadm-Ln")
-let sameListing = ctlListing != nil && ctlListing == admListing
+let sameListing = ctlListing != nil && ctlListing == admListing && ctlNetnsListing == admListing
 let listedLines = admListing.map { $0.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } } ?? 0
 let dumpB = (dumpBefore + dumpAfter) / 2
 var handle = try IPVSHandle(networkNamespace: "/run/netns/\(nsB)", timeout: .seconds(120))
@@ -396,7 +418,10 @@ let dumpRatio = seconds(listTime) / seconds(dumpB)
 let ctlList = (ctlListBefore + ctlListAfter) / 2
 let ctlListRatio = seconds(listTime) / seconds(ctlList)
 let ctlRestoreRatio = seconds(restoreTime) / seconds(ctlRestoreTime)
-let ctlSameTable = normalized(tableD) == normalized(tableB)
+let ctlSameTable = normalized(tableD) == normalized(tableB) && normalized(tableE) == normalized(tableB)
+let ctlNetnsList = (ctlNetnsListBefore + ctlNetnsListAfter) / 2
+let ctlNetnsListRatio = seconds(listTime) / seconds(ctlNetnsList)
+let ctlNetnsRestoreRatio = seconds(restoreTime) / seconds(ctlNetnsRestoreTime)
 let json: [(String, String)] = [
     ("services", "\(serviceCount)"),
     ("destinations_per_service", "\(destinationsPerService)"),
@@ -441,6 +466,14 @@ let json: [(String, String)] = [
         "[\(String(format: "%.3f", seconds(ctlListBefore))), \(String(format: "%.3f", seconds(ctlListAfter)))]"
     ),
     ("ipvsctl_list_ratio", String(format: "%.1f", ctlListRatio)),
+    ("ipvsctl_netns_restore_s", String(format: "%.3f", seconds(ctlNetnsRestoreTime))),
+    ("ipvsctl_netns_restore_ratio", String(format: "%.1f", ctlNetnsRestoreRatio)),
+    (
+        "ipvsctl_netns_list_before_after_s",
+        "[" + [ctlNetnsListBefore, ctlNetnsListAfter].map { String(format: "%.3f", seconds($0)) }.joined(separator: ", ")
+            + "]"
+    ),
+    ("ipvsctl_netns_list_ratio", String(format: "%.1f", ctlNetnsListRatio)),
     ("ipvsctl_list_identical", "\(sameListing)"),
     ("listed_lines", "\(listedLines)"),
     ("ipvsctl_cold_start_s", String(format: "%.3f", seconds(ctlColdStart))),
@@ -452,5 +485,7 @@ let json: [(String, String)] = [
     ("target_one_change_one_message", "\(change.mutatingMessages == 1)"),
     ("target_ipvsctl_restore_25x", "\(ctlRestoreRatio >= 25)"),
     ("target_ipvsctl_list_5x", "\(ctlListRatio >= 5)"),
+    ("target_ipvsctl_netns_restore_25x", "\(ctlNetnsRestoreRatio >= 25)"),
+    ("target_ipvsctl_netns_list_5x", "\(ctlNetnsListRatio >= 5)"),
 ]
 print("{" + json.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")

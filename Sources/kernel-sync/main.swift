@@ -78,6 +78,19 @@ func progress(_ text: String) {
     FileHandle.standardError.write("kernel-sync: \(text)\n".data(using: .utf8)!)
 }
 
+/// The VM's available memory and this process's resident size, from /proc: reported beside the timed phases, since
+/// a guest short of memory slows whatever runs next.
+func memoryLine() -> String {
+    func field(_ file: String, _ name: String) -> String {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") })
+        else { return "?" }
+        return line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces)
+    }
+    let available = field("/proc/meminfo", "MemAvailable"), resident = field("/proc/self/status", "VmRSS")
+    return "MemAvailable \(available), kernel-sync VmRSS \(resident)"
+}
+
 func seconds(_ d: Duration) -> Double {
     Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
 }
@@ -377,6 +390,7 @@ try retire(nsC)
 // `ipvsctl -Ln` is timed the same way, end to end, first and last, and so is `ipvsctl --netns B -Ln` (ipvsctl
 // entering the namespace itself) inside them: ctl, ctl --netns, mirror read, ipvsadm, mirror read, ctl --netns, ctl.
 let reader = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsB)", timeout: .seconds(120))
+progress("memory before the listings: \(memoryLine())")
 let ctlListBefore = try run(
     nsenter, ["--net=/run/netns/\(nsB)", "--", ipvsctl, "-Ln"], output: "/tmp/kernel-sync-ipvsctl-Ln")
 progress("ipvsctl -Ln took \(ctlListBefore)")
@@ -391,6 +405,7 @@ let (_, dumpAfter) = try measure { try reader.read() }
 progress("our read of ipvsadm's table took \(dumpAfter)")
 let ctlNetnsListAfter = try run(ipvsctl, ["--netns", nsB, "-Ln"])
 progress("ipvsctl --netns -Ln took \(ctlNetnsListAfter)")
+progress("memory: \(memoryLine())")
 let ctlListAfter = try run(nsenter, ["--net=/run/netns/\(nsB)", "--", ipvsctl, "-Ln"])
 progress("ipvsctl -Ln took \(ctlListAfter)")
 let ctlListing = FileManager.default.contents(atPath: "/tmp/kernel-sync-ipvsctl-Ln")

@@ -4,9 +4,11 @@
 // needs (libdbus, libsystemd, libgcrypt, liblzma, libzstd, liblz4, libgpg-error, libcap): about 40 ms a start in
 // the kernel VM, paid by `ipvsctl -Ln` and `ipvsctl -R` although only `ipvsctl verify` captures. So the tap calls
 // the `CPcap_pcap_*` functions below, each libpcap's function of the same name without the prefix: the first call
-// opens libpcap (dlopen of libpcap.so.0.8, then libpcap.so.1, then libpcap.so) and finds every function at once.
-// When that fails, the calls that open a handle fail as libpcap's own failures do (NULL, with the reason in the
-// error buffer when they take one), and CPcap_load_error says why.
+// that opens a handle (pcap_create, pcap_open_offline_*, pcap_open_dead; or pcap_statustostr) opens libpcap (dlopen
+// of libpcap.so.0.8, then libpcap.so.1, then libpcap.so) and finds every function at once. When that fails, those
+// calls fail as libpcap's own failures do (NULL, with the reason in the error buffer when they take one), and
+// CPcap_load_error says why. The others take a handle or a program one of those made, so libpcap is there: they
+// call it with no check on the way (pcap_next_ex and pcap_offline_filter run once a packet).
 #ifndef C_PCAP_H
 #define C_PCAP_H
 

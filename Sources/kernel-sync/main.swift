@@ -437,26 +437,24 @@ let ctlSameTable = normalized(tableD) == normalized(tableB) && normalized(tableE
 let ctlNetnsList = (ctlNetnsListBefore + ctlNetnsListAfter) / 2
 let ctlNetnsListRatio = seconds(listTime) / seconds(ctlNetnsList)
 let ctlNetnsRestoreRatio = seconds(restoreTime) / seconds(ctlNetnsRestoreTime)
+/// Two timings of one phase (before and after the other side's), as a JSON array of seconds.
+func beforeAfter(_ a: Duration, _ b: Duration) -> String {
+    "[\(String(format: "%.3f", seconds(a))), \(String(format: "%.3f", seconds(b)))]"
+}
 let json: [(String, String)] = [
     ("services", "\(serviceCount)"),
     ("destinations_per_service", "\(destinationsPerService)"),
     ("messages_loaded", "\(load.mutatingMessages)"),
     ("sends", "\(load.result.sends)"),
     ("mirror_load_s", String(format: "%.3f", seconds((loadTime + secondLoadTime) / 2))),
-    (
-        "mirror_load_before_after_s",
-        "[\(String(format: "%.3f", seconds(loadTime))), \(String(format: "%.3f", seconds(secondLoadTime)))]"
-    ),
+    ("mirror_load_before_after_s", beforeAfter(loadTime, secondLoadTime)),
     ("mirror_load_plan_s", String(format: "%.3f", seconds(planTime))),
     ("mirror_load_apply_s", String(format: "%.3f", seconds(applyTime))),
     ("us_per_message", String(format: "%.2f", seconds(applyTime) * 1e6 / Double(max(1, load.mutatingMessages)))),
     ("ipvsadm_restore_s", String(format: "%.3f", seconds(restoreTime))),
     ("load_ratio", String(format: "%.1f", loadRatio)),
     ("mirror_dump_s", String(format: "%.3f", seconds(dumpB))),
-    (
-        "mirror_dump_before_after_s",
-        "[\(String(format: "%.3f", seconds(dumpBefore))), \(String(format: "%.3f", seconds(dumpAfter)))]"
-    ),
+    ("mirror_dump_before_after_s", beforeAfter(dumpBefore, dumpAfter)),
     ("mirror_dump_own_table_s", String(format: "%.3f", seconds(dumpA))),
     ("service_dump_s", String(format: "%.3f", seconds(serviceDumpTime))),
     ("one_handle_dump_s", String(format: "%.3f", seconds(handleDumpTime + serviceDumpTime))),
@@ -476,18 +474,11 @@ let json: [(String, String)] = [
     ("ipvsctl_restore_ratio", String(format: "%.1f", ctlRestoreRatio)),
     ("ipvsctl_restore_same_table", "\(ctlSameTable)"),
     ("ipvsctl_list_s", String(format: "%.3f", seconds(ctlList))),
-    (
-        "ipvsctl_list_before_after_s",
-        "[\(String(format: "%.3f", seconds(ctlListBefore))), \(String(format: "%.3f", seconds(ctlListAfter)))]"
-    ),
+    ("ipvsctl_list_before_after_s", beforeAfter(ctlListBefore, ctlListAfter)),
     ("ipvsctl_list_ratio", String(format: "%.1f", ctlListRatio)),
     ("ipvsctl_netns_restore_s", String(format: "%.3f", seconds(ctlNetnsRestoreTime))),
     ("ipvsctl_netns_restore_ratio", String(format: "%.1f", ctlNetnsRestoreRatio)),
-    (
-        "ipvsctl_netns_list_before_after_s",
-        "[" + [ctlNetnsListBefore, ctlNetnsListAfter].map { String(format: "%.3f", seconds($0)) }.joined(separator: ", ")
-            + "]"
-    ),
+    ("ipvsctl_netns_list_before_after_s", beforeAfter(ctlNetnsListBefore, ctlNetnsListAfter)),
     ("ipvsctl_netns_list_ratio", String(format: "%.1f", ctlNetnsListRatio)),
     ("ipvsctl_list_identical", "\(sameListing)"),
     ("listed_lines", "\(listedLines)"),

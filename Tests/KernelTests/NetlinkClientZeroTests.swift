@@ -25,6 +25,8 @@ struct NetlinkClientZeroTests {
         }
         for _ in 0..<2 { #expect(try network.get() == "\(http.identity)\n") }
         #expect(try network.get(port: 8080) == "\(http.identity)\n")
+        // No packet of these connections may come after a zero: wait until IPVS has seen both ends close them.
+        try Self.waitForConnectionsToClose(network.director)
 
         // The kernel folds its per-CPU counters into what it reports when the estimator runs (every 2 s,
         // ip_vs_est.c): wait until the counters have settled.
@@ -131,6 +133,20 @@ struct NetlinkClientZeroTests {
             return counters(now) == counters(last) && ready(now)
         }
         return last
+    }
+
+    /// Waits until every connection the director's IPVS tracks has been closed from both ends (TIME_WAIT or CLOSE
+    /// in `ipvsadm -Lnc`). Counters that stayed put over one estimator period are not enough on a busy VM: a real
+    /// server's retransmitted response (its ACK came late) was counted after the zero (CI of 28 Nov 09:35: the
+    /// port-8080 service showed 3 packets in, 4 out after `zeroAll`).
+    static func waitForConnectionsToClose(_ director: NetworkNamespace) throws {
+        try waitUntil("IPVS has seen every connection closed", timeout: .seconds(30), interval: .milliseconds(200)) {
+            let lines = try director.ipvsadm("-Lnc").split(separator: "\n").dropFirst(2)
+            return lines.allSatisfy { line in
+                let state = line.split(separator: " ").dropFirst(2).first
+                return state == "TIME_WAIT" || state == "CLOSE"
+            }
+        }
     }
 
     static func squeezed(_ text: String) -> String {

@@ -103,26 +103,16 @@ struct IPVSCtlDifferentialTests {
             "-a -t [2001:db8::1]:443 -r 10.0.0.2:443 -i --tun-type gue --tun-port 6080 --tun-remcsum",
         ]
         // All through -R, one process per tool: a kernel refusal prints its message and -R goes on to the next line.
-        // `ipvsadm -Sn` until two reads agree: a dump of this namespace can repeat a service while other tests add and
-        // delete theirs (the kernel resumes a dump by counting every namespace's services). CI of 28 Nov 09:49 saw
-        // the table "change" with every line refused by both tools.
-        func save() throws -> String {
-            var last = try namespace.check(Tool.ipvsadm, ["-Sn"])
-            for _ in 0..<10 {
-                let now = try namespace.check(Tool.ipvsadm, ["-Sn"])
-                if now == last { return now }
-                last = now
-            }
-            return last
-        }
-        let before = try save()
+        // The table is read with `settledIpvsadm`: CI of 28 Nov 09:49 saw a single dump "change" with every line
+        // refused by both tools.
+        let before = try namespace.settledIpvsadm("-Sn")
         let input = refused.map { $0 + "\n" }.joined()
         let expected = try namespace.run(Tool.ipvsadm, ["-R"], input: input)
         let actual = try namespace.run(IPVSCtlBinary.path, ["-R"], input: input)
         #expect(expected.standardError.split(separator: "\n").count == refused.count, "\(expected)")
         #expect(actual.standardError == expected.standardError)
         #expect(actual.status == expected.status && actual.standardOutput == expected.standardOutput)
-        #expect(try save() == before)
+        #expect(try namespace.settledIpvsadm("-Sn") == before)
         // Listing a service that is not there ends ipvsadm with status 1.
         let missing = ["-Ln -t 10.0.0.9:80", "-L -f 6 -6"]
         #expect(try Self.listings(IPVSCtlBinary.path, missing, in: namespace)
@@ -163,18 +153,6 @@ struct IPVSCtlDifferentialTests {
         let expected = try runAsNobody(Tool.ipvsadm)
         #expect(expected.contains("Permission denied"), "\(expected)")
         #expect(try runAsNobody(IPVSCtlBinary.path) == expected)
-    }
-
-    /// `ipvsadm -Sn`, read until two reads in a row agree: one read can repeat or skip a service while other
-    /// namespaces change (ip_vs_ctl.c ip_vs_genl_dump_services resumes by counting every namespace's services).
-    static func settledRules(in namespace: NetworkNamespace) throws -> String {
-        var last = try namespace.check(Tool.ipvsadm, ["-Sn"])
-        for _ in 0..<5 {
-            let next = try namespace.check(Tool.ipvsadm, ["-Sn"])
-            if next == last { break }
-            last = next
-        }
-        return last
     }
 
     /// Runs every mode with `tool` in one shell, and returns for each what it printed and its status.

@@ -26,10 +26,10 @@ struct IPVSCtlDryRunKernelTests {
             let input = Self.changes(to: base, &random).map { $0 + "\n" }.joined()
             let context = "seed \(seed) input \(index):\n--- table\n\(base.joined(separator: "\n"))\n--- input\n\(input)"
 
-            let before = try IPVSCtlDifferentialTests.settledRules(in: namespace)
+            let before = try namespace.settledIpvsadm("-Sn")
             let timeouts = try namespace.check(Tool.ipvsadm, ["-L", "--timeout"])
             let dry = try namespace.run(IPVSCtlBinary.path, ["-R", "--dry-run"], input: input)
-            #expect(try IPVSCtlDifferentialTests.settledRules(in: namespace) == before,
+            #expect(try namespace.settledIpvsadm("-Sn") == before,
                     "the dry run changed the table; \(context)")
             #expect(try namespace.check(Tool.ipvsadm, ["-L", "--timeout"]) == timeouts)
 
@@ -38,7 +38,7 @@ struct IPVSCtlDryRunKernelTests {
             let real = try namespace.run(IPVSCtlBinary.path, ["-R"], input: input)
             #expect(dry.status == real.status, "status: dry run \(dry.status), ipvsadm -R \(real.status); \(context)")
             #expect(dry.standardError == real.standardError, "messages differ; \(context)\n--- plan\n\(dry.standardOutput)")
-            let after = try IPVSCtlDifferentialTests.settledRules(in: namespace)
+            let after = try namespace.settledIpvsadm("-Sn")
             let parts = dry.standardOutput.components(separatedBy: Self.marker)
             #expect(parts.count == 2, "no table in the dry run's output: \(dry.standardOutput)")
             // Services are compared as blocks (a service and its real servers): ipvsadm's sort of services is not

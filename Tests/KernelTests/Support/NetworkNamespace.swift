@@ -97,6 +97,20 @@ final class NetworkNamespace: Sendable {
         try check(Tool.ipvsadm, arguments)
     }
 
+    /// `ipvsadm ARGS...` run until two runs in a row print the same (at most `attempts` runs), for a listing of a
+    /// table too big for one netlink message. Such a dump is no snapshot while other namespaces change theirs: the
+    /// kernel resumes it by counting every namespace's services (ip_vs_ctl.c ip_vs_genl_dump_services), so one run
+    /// can repeat or skip a service while parallel tests add and delete their own.
+    func settledIpvsadm(_ arguments: String..., attempts: Int = 10, timeout: Duration = .seconds(60)) throws -> String {
+        var last = try check(Tool.ipvsadm, arguments, timeout: timeout)
+        for _ in 1..<max(2, attempts) {
+            let next = try check(Tool.ipvsadm, arguments, timeout: timeout)
+            if next == last { return next }
+            last = next
+        }
+        return last
+    }
+
     /// Applies several ipvsadm commands with one process (`ipvsadm -R`), written as after `ipvsadm`
     /// (`"-A -t 10.0.0.1:80 -s rr"`).
     func ipvsadm(restore commands: [String]) throws {

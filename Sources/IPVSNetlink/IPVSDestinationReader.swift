@@ -14,11 +14,23 @@ public final class IPVSDestinationReader {
     var second: DestinationDumpSocket
 
     /// Opens the two sockets. `familyID` is the IPVS generic netlink family of that namespace
-    /// (``IPVSHandle/familyID``).
-    public init(networkNamespace: String? = nil, familyID: UInt16, timeout: Duration = .seconds(10)) throws(IPVSError)
-    {
-        first = try DestinationDumpSocket(networkNamespace: networkNamespace, familyID: familyID, timeout: timeout)
-        second = try DestinationDumpSocket(networkNamespace: networkNamespace, familyID: familyID, timeout: timeout)
+    /// (``IPVSHandle/familyID``). Without `readsStatistics` the entries' counters are zero (a listing that prints
+    /// none; the replies' counters are checked all the same, see ``IPVSDestinationDecoder``).
+    public init(
+        networkNamespace: String? = nil, familyID: UInt16, timeout: Duration = .seconds(10),
+        readsStatistics: Bool = true
+    ) throws(IPVSError) {
+        first = try DestinationDumpSocket(
+            networkNamespace: networkNamespace, familyID: familyID, timeout: timeout,
+            readsStatistics: readsStatistics)
+        second = try DestinationDumpSocket(
+            networkNamespace: networkNamespace, familyID: familyID, timeout: timeout,
+            readsStatistics: readsStatistics)
+    }
+
+    /// Replies decoded from a remembered layout, and through the full walk, so far (``IPVSDestinationDecoder``).
+    public var decodedReplies: (reused: Int, walked: Int) {
+        (first.decoder.reused + second.decoder.reused, first.decoder.walked + second.decoder.walked)
     }
 
     /// Read requests sent so far (one per service dumped).

@@ -16,8 +16,9 @@ extension IPVSReplyDecoder {
     ///
     /// `message` is one netlink message, header included (`nlmsg_len` may be shorter than the buffer).
     public static func destination(in message: UnsafeRawBufferPointer) throws(IPVSCodecError) -> IPVSDestinationEntry {
-        let nested = try commandNest(in: message, Int(IPVS_CMD_ATTR_DEST), named: "IPVS_CMD_ATTR_DEST")
-        return try destinationNest(message, nested)
+        var headers: [UInt64] = []
+        let fields = try destinationFields(in: message, recording: &headers, record: false)
+        return try destination(message, fields, statistics: true)
     }
 
     /// The command level of an in-place reply (command policy), for ``destination(in:)`` and ``service(in:)``:
@@ -26,12 +27,23 @@ extension IPVSReplyDecoder {
     static func commandNest(
         in message: UnsafeRawBufferPointer, _ attribute: Int, named name: String
     ) throws(IPVSCodecError) -> Range<Int> {
+        var headers: [UInt64] = []
+        return try commandNest(in: message, attribute, named: name, recording: &headers, record: false).nest
+    }
+
+    /// ``commandNest(in:_:named:)``; with `record`, appends every attribute header it read to `headers` (see
+    /// ``IPVSDestinationDecoder``) and says whether the walk ended exactly at the message's end.
+    static func commandNest(
+        in message: UnsafeRawBufferPointer, _ attribute: Int, named name: String, recording headers: inout [UInt64],
+        record: Bool
+    ) throws(IPVSCodecError) -> (nest: Range<Int>, clean: Bool) {
         guard message.count >= NetlinkFrame.headerSize + 4 else { throw .truncated }
         let length = Int(message.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
         guard length >= NetlinkFrame.headerSize + 4, length <= message.count else { throw .truncated }
         var nested: Range<Int>?
         var scan = AttributeScan(start: NetlinkFrame.headerSize + 4, end: length)
         while let (type, payload) = scan.next(message) {
+            if record { headers.append(scan.lastHeader(message)) }
             switch type {
             case attribute: nested = payload
             case Int(IPVS_CMD_ATTR_TIMEOUT_TCP), Int(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN), Int(IPVS_CMD_ATTR_TIMEOUT_UDP):
@@ -40,94 +52,138 @@ extension IPVSReplyDecoder {
             }
         }
         guard let nested else { throw .missingAttribute(name) }
-        return nested
+        return (nested, scan.endedCleanly)
     }
 
-    private static func destinationNest(
-        _ m: UnsafeRawBufferPointer, _ nest: Range<Int>
-    ) throws(IPVSCodecError) -> IPVSDestinationEntry {
-        var address: Range<Int>?
-        var addressFamily: UInt16?
-        var port: UInt16?
-        var forwardingRaw: UInt32?
-        var weight: UInt32?
-        var upper: UInt32?
-        var lower: UInt32?
-        var active: UInt32 = 0
-        var inactive: UInt32 = 0
-        var persistent: UInt32 = 0
+    /// Where the values of one destination reply lie (payload offsets from the message's start, -1 when absent),
+    /// as the checks of ``destination(in:)`` chose them (a later duplicate wins).
+    struct DestinationFields {
+        var address = -1..<(-1)
+        var addressFamily = -1
+        var port = -1
+        var forwarding = -1
+        var weight = -1
+        var upper = -1
+        var lower = -1
+        var active = -1
+        var inactive = -1
+        var persistent = -1
+        var tunnelType = -1
+        var tunnelPort = -1
+        var tunnelFlags = -1
+        var statistics: Range<Int>?
+        var statistics64 = false
+        /// Every walk of the reply ended exactly at its level's end (no trailing bytes).
+        var clean = true
+    }
+
+    /// The attribute walk of a destination reply: every check libnl makes on the attributes' types and lengths
+    /// (the command level, the destination nest and the statistics nest that is read), the values' places. With
+    /// `record`, every attribute header read is appended to `headers`.
+    static func destinationFields(
+        in m: UnsafeRawBufferPointer, recording headers: inout [UInt64], record: Bool
+    ) throws(IPVSCodecError) -> DestinationFields {
+        let (nest, commandClean) = try commandNest(
+            in: m, Int(IPVS_CMD_ATTR_DEST), named: "IPVS_CMD_ATTR_DEST", recording: &headers, record: record)
+        var f = DestinationFields()
         var stats32: Range<Int>?
         var stats64: Range<Int>?
-        var tunnelNumber: UInt8 = 0
-        var tunnelPort: UInt16 = 0
-        var tunnelFlags: UInt16 = 0
 
         func need(_ payload: Range<Int>, _ size: Int) throws(IPVSCodecError) {
             if payload.count < size { throw .invalidAttributes(family: "destination", libnlError: -NLE_RANGE) }
         }
         var scan = AttributeScan(start: nest.lowerBound, end: nest.upperBound)
         while let (type, p) = scan.next(m) {
+            if record { headers.append(scan.lastHeader(m)) }
+            let at = p.lowerBound
             switch type {
             case Int(IPVS_DEST_ATTR_ADDR):
                 // minlen sizeof(struct in_addr), maxlen sizeof(union nf_inet_addr)
                 if p.count < 4 || p.count > 16 {
                     throw .invalidAttributes(family: "destination", libnlError: -NLE_RANGE)
                 }
-                address = p
-            case Int(IPVS_DEST_ATTR_PORT): try need(p, 2); port = m.u16(p)
-            case Int(IPVS_DEST_ATTR_FWD_METHOD): try need(p, 4); forwardingRaw = m.u32(p)
-            case Int(IPVS_DEST_ATTR_WEIGHT): try need(p, 4); weight = m.u32(p)
-            case Int(IPVS_DEST_ATTR_U_THRESH): try need(p, 4); upper = m.u32(p)
-            case Int(IPVS_DEST_ATTR_L_THRESH): try need(p, 4); lower = m.u32(p)
-            case Int(IPVS_DEST_ATTR_ACTIVE_CONNS): try need(p, 4); active = m.u32(p)
-            case Int(IPVS_DEST_ATTR_INACT_CONNS): try need(p, 4); inactive = m.u32(p)
-            case Int(IPVS_DEST_ATTR_PERSIST_CONNS): try need(p, 4); persistent = m.u32(p)
+                f.address = p
+            case Int(IPVS_DEST_ATTR_PORT): try need(p, 2); f.port = at
+            case Int(IPVS_DEST_ATTR_FWD_METHOD): try need(p, 4); f.forwarding = at
+            case Int(IPVS_DEST_ATTR_WEIGHT): try need(p, 4); f.weight = at
+            case Int(IPVS_DEST_ATTR_U_THRESH): try need(p, 4); f.upper = at
+            case Int(IPVS_DEST_ATTR_L_THRESH): try need(p, 4); f.lower = at
+            case Int(IPVS_DEST_ATTR_ACTIVE_CONNS): try need(p, 4); f.active = at
+            case Int(IPVS_DEST_ATTR_INACT_CONNS): try need(p, 4); f.inactive = at
+            case Int(IPVS_DEST_ATTR_PERSIST_CONNS): try need(p, 4); f.persistent = at
             case Int(IPVS_DEST_ATTR_STATS): stats32 = p
-            case Int(IPVS_DEST_ATTR_ADDR_FAMILY): try need(p, 2); addressFamily = m.u16(p)
+            case Int(IPVS_DEST_ATTR_ADDR_FAMILY): try need(p, 2); f.addressFamily = at
             case Int(IPVS_DEST_ATTR_STATS64): stats64 = p
-            case Int(IPVS_DEST_ATTR_TUN_TYPE): try need(p, 1); tunnelNumber = m[p.lowerBound]
-            case Int(IPVS_DEST_ATTR_TUN_PORT): try need(p, 2); tunnelPort = m.u16(p)
-            case Int(IPVS_DEST_ATTR_TUN_FLAGS): try need(p, 2); tunnelFlags = m.u16(p)
+            case Int(IPVS_DEST_ATTR_TUN_TYPE): try need(p, 1); f.tunnelType = at
+            case Int(IPVS_DEST_ATTR_TUN_PORT): try need(p, 2); f.tunnelPort = at
+            case Int(IPVS_DEST_ATTR_TUN_FLAGS): try need(p, 2); f.tunnelFlags = at
             default: break
             }
         }
+        f.clean = commandClean && scan.endedCleanly
         // The statistics are validated by the parse of the nest in libnl, before any value is read.
-        let statistics = try Self.statistics(m, stats64 ?? stats32, is64Bit: stats64 != nil)
+        f.statistics = stats64 ?? stats32
+        f.statistics64 = stats64 != nil
+        if let nest = f.statistics {
+            var none: IPVSStatistics?
+            let clean = try statistics(m, nest, is64Bit: f.statistics64, into: &none, recording: &headers, record: record)
+            f.clean = f.clean && clean
+        }
+        return f
+    }
 
+    /// The entry from the places ``destinationFields(in:recording:record:)`` found, with the checks that depend on
+    /// values (the family, the forwarding method, the tunnel type) and on presence, in libnl's path's order. The
+    /// counters are read only with `statistics` (otherwise zero; their nest was checked all the same).
+    static func destination(
+        _ m: UnsafeRawBufferPointer, _ f: DestinationFields, statistics readsStatistics: Bool
+    ) throws(IPVSCodecError) -> IPVSDestinationEntry {
+        var statistics = IPVSStatistics()
+        if readsStatistics, let nest = f.statistics {
+            var values: IPVSStatistics? = IPVSStatistics()
+            var none: [UInt64] = []
+            _ = try Self.statistics(m, nest, is64Bit: f.statistics64, into: &values, recording: &none, record: false)
+            statistics = values!
+        }
         // As in destination(_: Table): the family from IPVS_DEST_ATTR_ADDR_FAMILY (4.20+) or the address length.
         let family: AddressFamily
-        if let addressFamily {
+        if f.addressFamily >= 0 {
+            let addressFamily = m.u16(at: f.addressFamily)
             switch Int32(addressFamily) {
             case AF_INET: family = .inet
             case AF_INET6: family = .inet6
             default: throw .unsupportedValue(attribute: "address family", value: "\(addressFamily)")
             }
         } else {
-            guard let address else { throw .missingAttribute("IPVS_DEST_ATTR_ADDR") }
-            let padded = m.orOfBytes(address.lowerBound + 4..<address.upperBound) == 0
-            family = address.count >= 16 && !padded ? .inet6 : .inet
+            guard f.address.lowerBound >= 0 else { throw .missingAttribute("IPVS_DEST_ATTR_ADDR") }
+            let padded = m.orOfBytes(f.address.lowerBound + 4..<f.address.upperBound) == 0
+            family = f.address.count >= 16 && !padded ? .inet6 : .inet
         }
-        guard let forwardingRaw else { throw .missingAttribute("IPVS_DEST_ATTR_FWD_METHOD") }
-        let method = forwardingRaw & UInt32(IP_VS_CONN_F_FWD_MASK)
+        guard f.forwarding >= 0 else { throw .missingAttribute("IPVS_DEST_ATTR_FWD_METHOD") }
+        let method = m.u32(at: f.forwarding) & UInt32(IP_VS_CONN_F_FWD_MASK)
         guard let forwarding = ForwardingMethod(rawValue: method) else {
             throw .unsupportedValue(attribute: "IPVS_DEST_ATTR_FWD_METHOD", value: "\(method)")
         }
+        let tunnelNumber = f.tunnelType >= 0 ? m[f.tunnelType] : 0
         guard let tunnelType = TunnelType(rawValue: tunnelNumber) else {
             throw .unsupportedValue(attribute: "IPVS_DEST_ATTR_TUN_TYPE", value: "\(tunnelNumber)")
         }
-        guard let address else { throw .missingAttribute("IPVS_DEST_ATTR_ADDR") }
-        let ip = try Self.address(m, address, family, "IPVS_DEST_ATTR_ADDR")
-        guard let port else { throw .missingAttribute("IPVS_DEST_ATTR_PORT") }
-        guard let weight else { throw .missingAttribute("IPVS_DEST_ATTR_WEIGHT") }
-        guard let upper else { throw .missingAttribute("IPVS_DEST_ATTR_U_THRESH") }
-        guard let lower else { throw .missingAttribute("IPVS_DEST_ATTR_L_THRESH") }
+        guard f.address.lowerBound >= 0 else { throw .missingAttribute("IPVS_DEST_ATTR_ADDR") }
+        let ip = try Self.address(m, f.address, family, "IPVS_DEST_ATTR_ADDR")
+        guard f.port >= 0 else { throw .missingAttribute("IPVS_DEST_ATTR_PORT") }
+        guard f.weight >= 0 else { throw .missingAttribute("IPVS_DEST_ATTR_WEIGHT") }
+        guard f.upper >= 0 else { throw .missingAttribute("IPVS_DEST_ATTR_U_THRESH") }
+        guard f.lower >= 0 else { throw .missingAttribute("IPVS_DEST_ATTR_L_THRESH") }
         let server = RealServer(
-            ip, port: UInt16(bigEndian: port), forwarding: forwarding, weight: Int32(bitPattern: weight),
-            upperThreshold: upper, lowerThreshold: lower, tunnelType: tunnelType,
-            tunnelPort: UInt16(bigEndian: tunnelPort), tunnelFlags: TunnelFlags(rawValue: tunnelFlags))
+            ip, port: UInt16(bigEndian: m.u16(at: f.port)), forwarding: forwarding,
+            weight: Int32(bitPattern: m.u32(at: f.weight)), upperThreshold: m.u32(at: f.upper),
+            lowerThreshold: m.u32(at: f.lower), tunnelType: tunnelType,
+            tunnelPort: UInt16(bigEndian: f.tunnelPort >= 0 ? m.u16(at: f.tunnelPort) : 0),
+            tunnelFlags: TunnelFlags(rawValue: f.tunnelFlags >= 0 ? m.u16(at: f.tunnelFlags) : 0))
         return IPVSDestinationEntry(
-            server: server, activeConnections: active, inactiveConnections: inactive,
-            persistentConnections: persistent, statistics: statistics)
+            server: server, activeConnections: f.active >= 0 ? m.u32(at: f.active) : 0,
+            inactiveConnections: f.inactive >= 0 ? m.u32(at: f.inactive) : 0,
+            persistentConnections: f.persistent >= 0 ? m.u32(at: f.persistent) : 0, statistics: statistics)
     }
 
     /// An address attribute's payload (4 to 16 bytes, checked by the scan) as `family`.
@@ -152,15 +208,30 @@ extension IPVSReplyDecoder {
         _ m: UnsafeRawBufferPointer, _ nest: Range<Int>?, is64Bit: Bool
     ) throws(IPVSCodecError) -> IPVSStatistics {
         guard let nest else { return IPVSStatistics() }
-        var r = IPVSStatistics()
+        var values: IPVSStatistics? = IPVSStatistics()
+        var none: [UInt64] = []
+        _ = try statistics(m, nest, is64Bit: is64Bit, into: &values, recording: &none, record: false)
+        return values!
+    }
+
+    /// The walk of a statistics nest: libnl's length checks, the values into `values` when it is not nil, every
+    /// attribute header into `headers` with `record`. True when the walk ended exactly at the nest's end.
+    static func statistics(
+        _ m: UnsafeRawBufferPointer, _ nest: Range<Int>, is64Bit: Bool, into values: inout IPVSStatistics?,
+        recording headers: inout [UInt64], record: Bool
+    ) throws(IPVSCodecError) -> Bool {
+        var r = values ?? IPVSStatistics()
         r.is64Bit = is64Bit
+        let reads = values != nil
         var scan = AttributeScan(start: nest.lowerBound, end: nest.upperBound)
         while let (type, p) = scan.next(m) {
+            if record { headers.append(scan.lastHeader(m)) }
             guard type >= Int(IPVS_STATS_ATTR_CONNS), type <= Int(IPVS_STATS_ATTR_OUTBPS) else { continue }
             let wide = is64Bit || type == Int(IPVS_STATS_ATTR_INBYTES) || type == Int(IPVS_STATS_ATTR_OUTBYTES)
             if p.count < (wide ? 8 : 4) {
                 throw .invalidAttributes(family: is64Bit ? "stats64" : "stats", libnlError: -NLE_RANGE)
             }
+            guard reads else { continue }
             let value =
                 wide
                 ? m.loadUnaligned(fromByteOffset: p.lowerBound, as: UInt64.self)
@@ -178,7 +249,71 @@ extension IPVSReplyDecoder {
             default: r.outgoingBytesPerSecond = value
             }
         }
-        return r
+        if reads { values = r }
+        return scan.endedCleanly
+    }
+}
+
+/// Decodes the destination replies of table dumps one after another, remembering where the values of the last
+/// reply it walked lie.
+///
+/// The kernel writes every destination reply with the same attributes in the same order (ip_vs_ctl.c
+/// `ip_vs_genl_fill_dest`), so all the replies of one table have one layout per address family. The checks of
+/// ``IPVSReplyDecoder/destination(in:)`` on types and lengths depend only on the attribute headers: a reply of the
+/// same length whose headers, at the same offsets, are the same words as those of a reply that passed them passes
+/// them too, and its values lie at the same places. So after one full walk the decoder compares the next reply's
+/// headers with the ones it recorded and, when they all match, reads the values straight from their places; the
+/// checks that depend on values (address family, forwarding method, tunnel type) run on every reply. Any
+/// difference, or a walk that did not end exactly at a level's end, sends that reply through the full walk (and
+/// records its layout).
+///
+/// Without `readsStatistics` the counters are not read (zero in the entries): their nest is checked all the same,
+/// as libnl parses it for ipvsadm's listings that print no counter.
+public struct IPVSDestinationDecoder {
+    public var readsStatistics: Bool
+    /// nlmsg_len of the recorded reply; -1 before any.
+    var length = -1
+    /// Offset << 32 | header word, of every attribute header the recorded reply's walk read.
+    var headers: [UInt64] = []
+    var fields = IPVSReplyDecoder.DestinationFields()
+    /// Replies decoded from the recorded layout, and through the full walk.
+    public private(set) var reused = 0
+    public private(set) var walked = 0
+
+    public init(readsStatistics: Bool = true) {
+        self.readsStatistics = readsStatistics
+        headers.reserveCapacity(64)
+    }
+
+    /// One IPVS_CMD_NEW_DEST reply (header included; `nlmsg_len` may be shorter than the buffer): the entry and the
+    /// errors of ``IPVSReplyDecoder/destination(in:)``.
+    public mutating func decode(_ m: UnsafeRawBufferPointer) throws(IPVSCodecError) -> IPVSDestinationEntry {
+        if length >= 0, m.count >= 4, Int(m.loadUnaligned(fromByteOffset: 0, as: UInt32.self)) == length,
+            length <= m.count, matches(m)
+        {
+            reused += 1
+            return try IPVSReplyDecoder.destination(m, fields, statistics: readsStatistics)
+        }
+        walked += 1
+        length = -1
+        headers.removeAll(keepingCapacity: true)
+        let found = try IPVSReplyDecoder.destinationFields(in: m, recording: &headers, record: true)
+        let entry = try IPVSReplyDecoder.destination(m, found, statistics: readsStatistics)
+        if found.clean {
+            fields = found
+            length = Int(m.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
+        }
+        return entry
+    }
+
+    /// Every recorded header is at its offset in `m` (each lies within the recorded length, which `m` has).
+    private func matches(_ m: UnsafeRawBufferPointer) -> Bool {
+        headers.withUnsafeBufferPointer { recorded in
+            for h in recorded where m.loadUnaligned(fromByteOffset: Int(h >> 32), as: UInt32.self) != UInt32(truncatingIfNeeded: h) {
+                return false
+            }
+            return true
+        }
     }
 }
 
@@ -201,21 +336,36 @@ struct AttributeScan {
         let length = Int(m.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
         guard length >= 4, length <= end - offset else {
             offset = end
+            broken = true
             return nil
         }
         let type = Int(m.loadUnaligned(fromByteOffset: offset + 2, as: UInt16.self) & 0x3fff)
         let payload = offset + 4..<offset + length
+        last = offset
         offset += (length + 3) & ~3
         return (type, payload)
     }
+
+    /// Where the last attribute ``next(_:)`` returned starts.
+    var last = 0
+    /// The walk met bytes that do not make an attribute.
+    var broken = false
+
+    /// The last attribute's header word, with its offset: offset << 32 | word.
+    func lastHeader(_ m: UnsafeRawBufferPointer) -> UInt64 {
+        UInt64(last) << 32 | UInt64(m.loadUnaligned(fromByteOffset: last, as: UInt32.self))
+    }
+
+    /// The walk ended exactly at the level's end: no trailing bytes, no attribute that did not fit.
+    var endedCleanly: Bool { offset == end && !broken }
 }
 
 extension UnsafeRawBufferPointer {
     @inline(__always)
-    fileprivate func u16(_ p: Range<Int>) -> UInt16 { loadUnaligned(fromByteOffset: p.lowerBound, as: UInt16.self) }
+    fileprivate func u16(at offset: Int) -> UInt16 { loadUnaligned(fromByteOffset: offset, as: UInt16.self) }
 
     @inline(__always)
-    fileprivate func u32(_ p: Range<Int>) -> UInt32 { loadUnaligned(fromByteOffset: p.lowerBound, as: UInt32.self) }
+    fileprivate func u32(at offset: Int) -> UInt32 { loadUnaligned(fromByteOffset: offset, as: UInt32.self) }
 
     /// OR of the bytes in `p` (0 when all are zero): the IPv4-padding check of an address without a family.
     fileprivate func orOfBytes(_ p: Range<Int>) -> UInt8 {

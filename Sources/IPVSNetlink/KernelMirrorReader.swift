@@ -36,8 +36,13 @@ struct DestinationDumpSocket: ~Copyable {
     /// Two steps' room, for one recvmmsg of a data step and the DONE after it.
     let buffer: UnsafeMutableRawPointer
     var out = [UInt8](repeating: 0, count: 512)
+    /// Remembers the replies' layout from one dump to the next (the kernel writes every reply alike).
+    var decoder: IPVSDestinationDecoder
 
-    init(networkNamespace: String?, familyID: UInt16, timeout: Duration) throws(IPVSError) {
+    init(
+        networkNamespace: String?, familyID: UInt16, timeout: Duration, readsStatistics: Bool = true
+    ) throws(IPVSError) {
+        decoder = IPVSDestinationDecoder(readsStatistics: readsStatistics)
         var created: Int32 = -1
         try IPVSHandle.inNamespace(networkNamespace) { () throws(IPVSError) in
             created = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), NETLINK_GENERIC)
@@ -126,7 +131,9 @@ struct DestinationDumpSocket: ~Copyable {
                     continue
                 }
                 let step = UnsafeRawBufferPointer(start: buffer + base, count: count)
-                if try Self.scan(step, expected: expected, portID: portID, operation, into: &entries) {
+                if try Self.scan(
+                    step, expected: expected, portID: portID, operation, decoder: &decoder, into: &entries)
+                {
                     return truncated ? nil : entries
                 }
             }
@@ -136,7 +143,7 @@ struct DestinationDumpSocket: ~Copyable {
     /// Decodes one receive's messages into `entries`; true when the dump ended (DONE or an acknowledgement).
     private static func scan(
         _ b: UnsafeRawBufferPointer, expected: UInt32, portID: UInt32, _ operation: IPVSError.Operation,
-        into entries: inout [IPVSDestinationEntry]
+        decoder: inout IPVSDestinationDecoder, into entries: inout [IPVSDestinationEntry]
     ) throws(IPVSError) -> Bool {
         var offset = 0
         while b.count - offset >= 16 {
@@ -160,9 +167,7 @@ struct DestinationDumpSocket: ~Copyable {
                 continue
             default:
                 do {
-                    entries.append(
-                        try IPVSReplyDecoder.destination(
-                            in: UnsafeRawBufferPointer(rebasing: b[offset..<offset + length])))
+                    entries.append(try decoder.decode(UnsafeRawBufferPointer(rebasing: b[offset..<offset + length])))
                 } catch { throw IPVSError(operation, .malformedReply(error)) }
             }
         }

@@ -163,7 +163,11 @@ struct Session: ~Copyable {
         let services = entries.map(\.service)
         let order = format.contains(.noSort) ? Array(entries.indices) : IPVSAdmSortOrder.serviceOrder(services)
         let reader: IPVSDestinationReader
-        do throws(IPVSError) { reader = try IPVSDestinationReader(familyID: handle.familyID) } catch {
+        // Only --stats and --rate print counters; the others leave them unread (their nests are still checked).
+        let readsStatistics = !format.isDisjoint(with: [.stats, .rate])
+        do throws(IPVSError) {
+            reader = try IPVSDestinationReader(familyID: handle.familyID, readsStatistics: readsStatistics)
+        } catch {
             fail(IPVSAdmErrorText.message(.getDestinations, error))
         }
         output.flush()

@@ -36,6 +36,7 @@ public struct IPVSAdmTextBuffer: ~Copyable {
     public mutating func removeAll() { count = 0 }
 
     /// Makes room for `n` more bytes.
+    @inline(__always)
     public mutating func reserve(_ n: Int) {
         if count + n > capacity { grow(count + n) }
     }
@@ -50,6 +51,7 @@ public struct IPVSAdmTextBuffer: ~Copyable {
         capacity = newCapacity
     }
 
+    @inline(__always)
     public mutating func append(_ byte: UInt8) {
         reserve(1)
         base[count] = byte
@@ -63,9 +65,18 @@ public struct IPVSAdmTextBuffer: ~Copyable {
         count += bytes.count
     }
 
-    /// A literal (ASCII) text.
+    /// A literal (ASCII) text. The listings' literals are a few bytes: copied byte by byte, without a call.
+    @inline(__always)
     public mutating func append(_ text: StaticString) {
-        append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        let n = text.utf8CodeUnitCount
+        guard n <= 16 else {
+            append(UnsafeRawBufferPointer(start: text.utf8Start, count: n))
+            return
+        }
+        reserve(n)
+        let from = text.utf8Start
+        for i in 0..<n { base[count &+ i] = from[i] }
+        count += n
     }
 
     public mutating func append(_ text: String) {
@@ -81,15 +92,21 @@ public struct IPVSAdmTextBuffer: ~Copyable {
         count += n
     }
 
-    /// `n` spaces (none when `n` ≤ 0).
+    /// `n` spaces (none when `n` ≤ 0). A column's padding is short: written byte by byte, without a call.
+    @inline(__always)
     public mutating func appendSpaces(_ n: Int) {
         guard n > 0 else { return }
         reserve(n)
-        (base + count).initialize(repeating: UInt8(ascii: " "), count: n)
+        if n <= 32 {
+            for i in 0..<n { base[count &+ i] = UInt8(ascii: " ") }
+        } else {
+            (base + count).initialize(repeating: UInt8(ascii: " "), count: n)
+        }
         count += n
     }
 
     /// Pads what was written since `start` with spaces to `width` bytes: `%-Ns` of that field.
+    @inline(__always)
     public mutating func padRight(from start: Int, to width: Int) {
         appendSpaces(width - (count - start))
     }
@@ -105,7 +122,18 @@ public struct IPVSAdmTextBuffer: ~Copyable {
     }
 
     /// `%Nllu`: the digits right-aligned in `width` columns (no padding when they are wider).
+    @inline(__always)
     public mutating func appendDecimal(_ value: UInt64, width: Int) {
+        // Most counters, weights and ports in a listing: one digit, or a few.
+        if value < 10 {
+            appendSpaces(width - 1)
+            append(UInt8(truncatingIfNeeded: value) &+ UInt8(ascii: "0"))
+            return
+        }
+        appendDecimalDigits(value, width: width)
+    }
+
+    mutating func appendDecimalDigits(_ value: UInt64, width: Int) {
         let digits = Self.digitCount(value)
         reserve(max(digits, width))
         if width > digits {
@@ -139,10 +167,30 @@ public struct IPVSAdmTextBuffer: ~Copyable {
     }
 
     /// `%-Nu`: the digits, then spaces to `width`.
+    @inline(__always)
     public mutating func appendDecimalLeft(_ value: UInt64, width: Int) {
         let start = count
         appendDecimal(value, width: 0)
         padRight(from: start, to: width)
+    }
+
+    /// One byte in decimal, into room already reserved (``appendNumeric(_:)``).
+    @inline(__always)
+    mutating func appendOctet(_ b: UInt8) {
+        let zero = UInt8(ascii: "0")
+        if b >= 100 {
+            base[count] = zero &+ b / 100
+            base[count &+ 1] = zero &+ b / 10 % 10
+            base[count &+ 2] = zero &+ b % 10
+            count += 3
+        } else if b >= 10 {
+            base[count] = zero &+ b / 10
+            base[count &+ 1] = zero &+ b % 10
+            count += 2
+        } else {
+            base[count] = zero &+ b
+            count += 1
+        }
     }
 
     static func digitCount(_ value: UInt64) -> Int {
@@ -163,14 +211,19 @@ public struct IPVSAdmTextBuffer: ~Copyable {
     public mutating func appendNumeric(_ address: IPAddress) {
         switch address {
         case .v4(let a):
+            // At most 15 bytes: room once, then each octet's digits without a division loop.
+            reserve(16)
             let v = a.value
-            appendDecimal(UInt64(v >> 24))
-            append(UInt8(ascii: "."))
-            appendDecimal(UInt64((v >> 16) & 0xff))
-            append(UInt8(ascii: "."))
-            appendDecimal(UInt64((v >> 8) & 0xff))
-            append(UInt8(ascii: "."))
-            appendDecimal(UInt64(v & 0xff))
+            appendOctet(UInt8(truncatingIfNeeded: v >> 24))
+            base[count] = UInt8(ascii: ".")
+            count += 1
+            appendOctet(UInt8(truncatingIfNeeded: v >> 16))
+            base[count] = UInt8(ascii: ".")
+            count += 1
+            appendOctet(UInt8(truncatingIfNeeded: v >> 8))
+            base[count] = UInt8(ascii: ".")
+            count += 1
+            appendOctet(UInt8(truncatingIfNeeded: v))
         case .v6(let a):
             // The 16 bytes in network order, on the stack (IPv6Address.bytes is an Array).
             var raw = (a.high.bigEndian, a.low.bigEndian)

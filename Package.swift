@@ -115,6 +115,13 @@ let package = Package(
             path: "Sources/restore-bench",
             swiftSettings: strictSettings
         ),
+        // tools/bench/listing: `ipvsctl -Ln`'s per-line cost (decoding the dump replies, formatting) on the host.
+        .executableTarget(
+            name: "listing-bench",
+            dependencies: ["IPVSAdmin", "IPVSCore", "IPVSNetlink", "CIPVSNetlink", "CNetlink"],
+            path: "Sources/listing-bench",
+            swiftSettings: strictSettings
+        ),
         // libFuzzer target for the tap's decoder and tracker (tools/test.d/host/40-tap-fuzz builds it with
         // -sanitize=fuzzer,address -DTAP_FUZZ); a plain build is a reproducer for saved inputs.
         .target(name: "CTapFuzz", path: "CShims/CTapFuzz"),

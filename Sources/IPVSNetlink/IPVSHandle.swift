@@ -20,6 +20,9 @@ public struct IPVSHandle: ~Copyable {
     public let portID: UInt32
     var sequence: UInt32
     var buffer: [UInt8]
+    /// The batches' send buffer, kept from one batch to the next (``perform(batch:)``): `-R` sends a batch per
+    /// chunk of its input, and a fresh megabyte each time was zeroed and faulted in anew.
+    var sendBuffer: [UInt8] = []
     /// Netlink messages sent on this handle that change the kernel's tables (every command but the GET ones and
     /// dumps), batches included: what "one changed destination = one mutating message" counts.
     public internal(set) var mutatingMessagesSent = 0

@@ -154,6 +154,14 @@ extension IPVSHandle {
         return perform(batchOf: RequestMessages(requests: requests))
     }
 
+    /// ``perform(batch:)`` of requests encoded beforehand, on any thread (``IPVSEncodedBatch``): each message is
+    /// copied into the send buffer and given its sequence number. A batch encoded for another family or port id
+    /// (another handle) is encoded again here.
+    public mutating func perform(batch encoded: IPVSEncodedBatch) -> IPVSBatchResult {
+        guard encoded.family == familyID, encoded.portID == portID else { return perform(batch: encoded.requests) }
+        return perform(batchOf: EncodedMessages(batch: encoded))
+    }
+
     /// The batch engine, over any list of messages that can write themselves (``BatchMessages``): the requests of
     /// ``perform(batch:)``, or a ``MirrorPlan`` encoded straight from its compact steps.
     mutating func perform<Messages: BatchMessages>(batchOf messages: Messages) -> IPVSBatchResult {
@@ -161,7 +169,10 @@ extension IPVSHandle {
         guard messages.count > 0 else { return result }
         var (sendLimit, messagesPerSend) = prepareForBatch()
         let acknowledgeEach = batchOptions.acknowledgeEveryRequest
-        var out = [UInt8](repeating: 0, count: sendLimit)
+        var out: [UInt8] = []
+        swap(&out, &sendBuffer)
+        if out.count < sendLimit { out = [UInt8](repeating: 0, count: sendLimit) }
+        defer { sendBuffer = out }
         var next = 0
         while next < messages.count {
             let first = next
@@ -702,6 +713,78 @@ struct RequestMessages: BatchMessages {
         IPVSMessageWriter.write(
             requests[index], into: buffer, at: offset, family: family, sequence: sequence, portID: portID,
             acknowledge: acknowledge)
+    }
+}
+
+/// Requests encoded into netlink messages ahead of their batch, off the thread that sends them: `ipvsctl -R`'s
+/// reading thread encodes each chunk of changes while the main thread sends the one before, so the sending thread
+/// (where the kernel does its work) only copies bytes. The messages are IPVSMessageWriter's, with sequence number 0
+/// and no acknowledgement flag; ``IPVSHandle/perform(batch:)-(IPVSEncodedBatch)`` sets both as it copies them.
+public struct IPVSEncodedBatch: Sendable {
+    public let requests: [IPVSRequest]
+    let family: UInt16
+    let portID: UInt32
+    /// The messages one after the other; message `i` is `bytes[offsets[i]..<offsets[i + 1]]`.
+    let bytes: [UInt8]
+    let offsets: [Int]
+
+    /// Encodes `requests` (changes only, as ``IPVSHandle/perform(batch:)-([IPVSRequest])``) for a handle's family
+    /// and port id (``IPVSHandle/familyID``, ``IPVSHandle/portID``).
+    public init(_ requests: [IPVSRequest], family: UInt16, portID: UInt32) {
+        for (index, request) in requests.enumerated() {
+            precondition(!request.isRead, "request \(index) of the batch reads (\(request.operation.rawValue))")
+        }
+        self.requests = requests
+        self.family = family
+        self.portID = portID
+        var bytes = [UInt8](repeating: 0, count: max(4096, requests.count * 128))
+        var offsets = [Int]()
+        offsets.reserveCapacity(requests.count + 1)
+        var length = 0
+        for request in requests {
+            while true {
+                let written = bytes.withUnsafeMutableBytes {
+                    IPVSMessageWriter.write(
+                        request, into: $0, at: length, family: family, sequence: 0, portID: portID, acknowledge: false)
+                }
+                if let written {
+                    offsets.append(length)
+                    length += written
+                    break
+                }
+                // Not enough room left (or one message larger than the whole buffer: IPVS's never are).
+                precondition(bytes.count < 1 << 30, "an IPVS request that does not fit 1 GiB")
+                bytes += [UInt8](repeating: 0, count: bytes.count)
+            }
+        }
+        offsets.append(length)
+        self.bytes = bytes
+        self.offsets = offsets
+    }
+}
+
+/// The messages of an ``IPVSEncodedBatch``: copied, with the sequence number and the acknowledgement flag set.
+struct EncodedMessages: BatchMessages {
+    let batch: IPVSEncodedBatch
+    var count: Int { batch.requests.count }
+    func operation(at index: Int) -> IPVSError.Operation { batch.requests[index].operation }
+    func request(at index: Int) -> IPVSRequest { batch.requests[index] }
+    func write(
+        _ index: Int, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, family: UInt16, sequence: UInt32,
+        portID: UInt32, acknowledge: Bool
+    ) -> Int? {
+        let start = batch.offsets[index]
+        let length = batch.offsets[index + 1] - start
+        guard offset + length <= buffer.count else { return nil }
+        batch.bytes.withUnsafeBytes { from in
+            buffer.baseAddress!.advanced(by: offset).copyMemory(from: from.baseAddress! + start, byteCount: length)
+        }
+        buffer.storeBytes(of: sequence, toByteOffset: offset + 8, as: UInt32.self)
+        if acknowledge {
+            let flags = buffer.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self) | UInt16(NLM_F_ACK)
+            buffer.storeBytes(of: flags, toByteOffset: offset + 6, as: UInt16.self)
+        }
+        return length
     }
 }
 

@@ -17,19 +17,21 @@ extension Session {
     /// line goes through the full parser, which gives ipvsadm's message for a bad one. The lines are read on a
     /// thread of their own (``RestorePipeline``) while this one sends what was read before: the kernel does its work
     /// in the sending thread (netlink_unicast to the kernel socket runs the command there), so reading and applying
-    /// overlap on two CPUs. Stdin is read piece by piece as it arrives, not whole first: 10 000 × 10 lines (5.3 MB)
+    /// overlap on two CPUs; that thread also encodes each chunk into netlink messages (``IPVSEncodedBatch``), so that
+    /// this one only copies them into its sends. Stdin is read piece by piece as it arrives, not whole first: 10 000 × 10 lines (5.3 MB)
     /// took 0.35–0.5 s to come through a pipe in the kernel VM, time in which the kernel would otherwise wait.
     mutating func restore(program: String) -> Int32 {
         let pipeline = RestorePipeline(
             IPVSAdmRestoreInput(
                 reading: Self.readStandardInput, program: program, posixlyCorrect: Self.posixlyCorrect,
-                room: RestorePipeline.firstChunk))
+                room: RestorePipeline.firstChunk),
+            family: handle.familyID, portID: handle.portID)
         pipeline.start()
         var result: Int32 = 0
         while true {
             switch pipeline.next() {
-            case .changes(let requests, let functions):
-                if let status = send(requests, functions) { result = status }
+            case .changes(let batch, let functions):
+                if let status = send(batch, functions) { result = status }
             case .command(let arguments):
                 result = process(arguments, readingRestore: true)
                 pipeline.commandDone()
@@ -64,12 +66,12 @@ extension Session {
 
     /// Sends changes as one batch and prints the message of each refused one in order. Returns the status of the last
     /// one (0, or ipvsadm's -1 when refused), nil when there were none.
-    mutating func send(_ requests: [IPVSRequest], _ functions: [IPVSAdmErrorText.Function]) -> Int32? {
-        guard !requests.isEmpty else { return nil }
-        let result = handle.perform(batch: requests)
+    mutating func send(_ batch: IPVSEncodedBatch, _ functions: [IPVSAdmErrorText.Function]) -> Int32? {
+        guard !batch.requests.isEmpty else { return nil }
+        let result = handle.perform(batch: batch)
         if result.allApplied { return 0 }
         var last: Int32 = 0
-        for index in requests.indices {
+        for index in batch.requests.indices {
             let error: IPVSError
             switch result.outcome(of: index) {
             case .applied:
@@ -93,7 +95,7 @@ extension Session {
 /// only then (the C library's resolver is not reentrant, and the order of the output is the input's).
 final class RestorePipeline: @unchecked Sendable {
     enum Item: Sendable {
-        case changes([IPVSRequest], [IPVSAdmErrorText.Function])
+        case changes(IPVSEncodedBatch, [IPVSAdmErrorText.Function])
         case command([String])
         case end
     }
@@ -115,9 +117,14 @@ final class RestorePipeline: @unchecked Sendable {
     private var thread = pthread_t()
     /// No thread could be started: the main thread reads, one item at a time.
     private var inline = false
+    /// The handle's, for encoding the changes on the reading thread.
+    private let family: UInt16
+    private let portID: UInt32
 
-    init(_ input: IPVSAdmRestoreInput) {
+    init(_ input: IPVSAdmRestoreInput, family: UInt16, portID: UInt32) {
         self.input = input
+        self.family = family
+        self.portID = portID
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(condition, nil)
     }
@@ -203,7 +210,7 @@ final class RestorePipeline: @unchecked Sendable {
         var chunk: [Item] = []
         if !input.requests.isEmpty {
             let (requests, functions) = input.takeChanges(room: limit)
-            chunk.append(.changes(requests, functions))
+            chunk.append(.changes(IPVSEncodedBatch(requests, family: family, portID: portID), functions))
         }
         switch stop {
         case .command(let arguments): chunk.append(.command(arguments))

@@ -313,6 +313,45 @@ import Testing
         #expect(none == nil)
     }
 
+    /// `ipvsctl -R` encodes its changes on the reading thread (IPVSEncodedBatch) and the sending thread copies
+    /// them: every kind of request, copied with its sequence number and with or without the acknowledgement, gives
+    /// the bytes libnl encodes; a batch large enough to grow its buffer keeps every message whole.
+    @Test func encodedBatchesAreCopiedAsTheirRequestsEncode() throws {
+        var requests: [IPVSRequest] = []
+        for s in Self.services {
+            requests += [.newService(s), .setService(s), .deleteService(s), .zero(s)]
+            for r in Self.servers {
+                requests += [
+                    .newDestination(r, in: s), .setDestination(r, in: s), .deleteDestination(r, in: s),
+                ]
+            }
+        }
+        requests += [.setConfig(IPVSTimeouts(tcp: 900, tcpFin: 120, udp: 300)), .zero(nil)]
+        requests = Array(repeating: requests, count: 100 / requests.count + 2).flatMap { $0 }
+        let batch = IPVSEncodedBatch(requests, family: 0x1c, portID: 0x1234)
+        let messages = EncodedMessages(batch: batch)
+        #expect(messages.count == requests.count && requests.count > 100)
+        var buffer = [UInt8](repeating: 0xAA, count: 4096)
+        for (i, request) in requests.enumerated() {
+            let sequence = UInt32(9000 + i)
+            let acknowledge = i % 3 == 0
+            var theirs = try request.encode(family: 0x1c, sequence: sequence, portID: 0x1234)
+            if !acknowledge { theirs[6] &= ~0x04 }
+            let length = buffer.withUnsafeMutableBytes {
+                messages.write(
+                    i, into: $0, at: 12, family: 0x1c, sequence: sequence, portID: 0x1234, acknowledge: acknowledge)
+            }
+            #expect(length == theirs.count, "\(request)")
+            #expect(Array(buffer[12..<12 + theirs.count]) == theirs, "\(request)")
+            #expect(messages.operation(at: i) == request.operation)
+        }
+        var small = [UInt8](repeating: 0, count: 30)
+        let none = small.withUnsafeMutableBytes {
+            messages.write(4, into: $0, at: 0, family: 0x1c, sequence: 1, portID: 0x1234, acknowledge: false)
+        }
+        #expect(none == nil)
+    }
+
     @Test func withoutAcknowledgementOnlyTheFlagDiffers() throws {
         var buffer = [UInt8](repeating: 0, count: 512)
         let request = IPVSRequest.newDestination(Self.servers[0], in: Self.services[1])

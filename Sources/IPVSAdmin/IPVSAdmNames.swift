@@ -81,6 +81,7 @@ public enum IPVSAdmAddressText {
     }
 
     /// ``addressPort(_:port:ipProtocol:numeric:resolver:)`` into `out`: with -n no String at all.
+    @inline(__always)
     public static func appendAddressPort(
         _ address: IPAddress, port: UInt16, ipProtocol: UInt16, numeric: Bool, resolver: any IPVSAdmNameResolver,
         into out: inout IPVSAdmTextBuffer

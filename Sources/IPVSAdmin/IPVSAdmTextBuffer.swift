@@ -156,7 +156,19 @@ public struct IPVSAdmTextBuffer: ~Copyable {
     }
 
     /// `%Nd` / `%Nlld` right-aligned; a negative width, as `%-Nd`, left-aligns.
+    @inline(__always)
     public mutating func appendSigned(_ value: Int64, width: Int) {
+        // A weight: mostly one digit.
+        if value >= 0 && value < 10 {
+            if width > 1 { appendSpaces(width - 1) }
+            append(UInt8(truncatingIfNeeded: value) &+ UInt8(ascii: "0"))
+            if width < -1 { appendSpaces(-width - 1) }
+            return
+        }
+        appendSignedDigits(value, width: width)
+    }
+
+    mutating func appendSignedDigits(_ value: Int64, width: Int) {
         let start = count
         let magnitude = value.magnitude
         let length = Self.digitCount(magnitude) + (value < 0 ? 1 : 0)
@@ -208,6 +220,7 @@ public struct IPVSAdmTextBuffer: ~Copyable {
 
     /// `inet_ntop`'s text of `address`: IPv4 written digit by digit (its dotted quad has nothing to choose); IPv6
     /// through `inet_ntop` itself into a stack buffer, so that the zero-run and embedded-IPv4 choices are glibc's.
+    @inline(__always)
     public mutating func appendNumeric(_ address: IPAddress) {
         switch address {
         case .v4(let a):

@@ -149,9 +149,10 @@ struct Session: ~Copyable {
     /// ipvsadm `list_all`.
     ///
     /// ipvsadm dumps each service's destinations as it prints it. Here the dumps are overlapped on two sockets and
-    /// two threads (``IPVSDestinationReader/visitDestinations(of:split:_:)``), and each thread formats the services
-    /// it dumped straight into its own byte buffer: the first half of the sorted services goes to stdout as it is
-    /// formatted, the second half after it. The output is the same bytes in the same order.
+    /// two threads (``IPVSDestinationReader/visitDestinations(of:_:)``), one working from the front of the sorted
+    /// services and one from the back, and each formats the services it dumped straight into its own byte buffer:
+    /// the front part goes to stdout as it is formatted, the back part after it, in order. The output is the same
+    /// bytes in the same order.
     mutating func listAll(format: IPVSAdmFormat) -> Int32 {
         let listing = IPVSAdmListing(format: format, resolver: resolver)
         if !format.contains(.rule) { output.out(IPVSAdmListing.versionLine(info)) }
@@ -171,17 +172,38 @@ struct Session: ~Copyable {
             fail(IPVSAdmErrorText.message(.getDestinations, error))
         }
         output.flush()
-        // Part 0 writes to stdout whenever it holds 256 KiB (nothing printed after it can come before it); part 1
-        // keeps its text until part 0 is done.
+        // Part 0 takes the sorted services from the front and writes to stdout whenever it holds 256 KiB (nothing
+        // printed after it can come before it); part 1 takes them from the back and keeps its text, each
+        // service's place noted, until part 0 is done.
         let parts = [ListingPart(capacity: 1 << 19), ListingPart(capacity: max(1 << 16, entries.count * 400))]
-        let (failedPart, error) = reader.visitDestinations(of: order.map { services[$0] }) { part, index, destinations in
+        let (_, error) = reader.visitDestinations(of: order.map { services[$0] }) { part, index, destinations in
             let text = parts[part]
+            let start = text.buffer.count
             listing.write(IPVSAdmServiceListing(entries[order[index]], destinations), into: &text.buffer)
-            if part == 0 && text.buffer.count >= 1 << 18 { text.writeOut() }
+            if part == 1 {
+                text.places.append(start..<text.buffer.count)
+            } else if text.buffer.count >= 1 << 18 {
+                text.writeOut()
+            }
         }
         parts[0].writeOut()
-        if failedPart != 0 { parts[1].writeOut() }
-        if let error { fail(IPVSAdmErrorText.message(.getDestinations, error)) }
+        if let error {
+            // Part 0 has printed every service before the one that failed.
+            fail(IPVSAdmErrorText.message(.getDestinations, error))
+        }
+        // Part 1's services, taken from the back, in order.
+        let tail = parts[1]
+        var out = IPVSAdmTextBuffer(capacity: 1 << 18)
+        tail.buffer.withUnsafeBytes { text in
+            for place in tail.places.reversed() {
+                out.append(UnsafeRawBufferPointer(rebasing: text[place]))
+                if out.count >= 1 << 18 {
+                    out.withUnsafeBytes { Output.writeAll(1, $0) }
+                    out.removeAll()
+                }
+            }
+        }
+        out.withUnsafeBytes { Output.writeAll(1, $0) }
         return 0
     }
 
@@ -245,9 +267,11 @@ struct Session: ~Copyable {
     static func server(_ a: IPVSAdmServerArgument) -> RealServer { IPVSAdmRequests.server(a) }
 }
 
-/// One thread's share of a listing: the text it formatted and not yet written.
+/// One thread's share of a listing: the text it formatted and not yet written (and, for the part that works from
+/// the back, where each service's text lies, in the order it was formatted).
 final class ListingPart {
     var buffer: IPVSAdmTextBuffer
+    var places: [Range<Int>] = []
 
     init(capacity: Int) { buffer = IPVSAdmTextBuffer(capacity: capacity) }
 

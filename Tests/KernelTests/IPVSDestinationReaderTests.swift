@@ -47,4 +47,36 @@ struct IPVSDestinationReaderTests {
             #expect(walked <= 2 && reused >= replies - 2, "reused \(reused), walked \(walked) of \(replies)")
         }
     }
+
+    /// The two parts work from the two ends of the list and meet: every service once, part 0 from the front in
+    /// order, part 1 from the back in reverse order. A service that is not there comes back with no destinations,
+    /// as with libnl (ip_vs_ctl.c `ip_vs_genl_dump_dests` ends the dump of a service it cannot find, no error).
+    @Test func bothEndsMeetAndEveryServiceIsVisitedOnce() throws {
+        let namespace = try NetworkNamespace("dest-reader")
+        var handle = try IPVSHandle(networkNamespace: namespace.path)
+        var services = (0..<200).map { (i: Int) -> VirtualService in
+            VirtualService(.address(.tcp, .v4(IPv4Address(10, 11, UInt8(i / 250), UInt8(i % 250 + 1))), port: 80), scheduler: .rr)
+        }
+        var requests = services.map { IPVSRequest.newService($0) }
+        for s in services { requests.append(.newDestination(RealServer(.v4(IPv4Address(172, 22, 0, 1)), port: 80, forwarding: .masquerade), in: s)) }
+        #expect(handle.perform(batch: requests).allApplied)
+        let missing = [3, 150]
+        for k in missing { services[k] = VirtualService(.address(.tcp, .v4(IPv4Address(10, 99, 0, UInt8(k))), port: 80), scheduler: .rr) }
+        #expect(try handle.destinations(of: services[3]).isEmpty)
+        final class Seen: @unchecked Sendable { var parts: [[(Int, Int)]] = [[], []] }
+
+        let reader = try IPVSDestinationReader(networkNamespace: namespace.path, familyID: handle.familyID)
+        let seen = Seen()
+        let (failedAt, error) = reader.visitDestinations(of: services) { part, index, destinations in
+            seen.parts[part].append((index, destinations.count))
+        }
+        #expect(failedAt == nil && error == nil)
+        let (front, back) = (seen.parts[0].map(\.0), seen.parts[1].map(\.0))
+        #expect(!front.isEmpty && !back.isEmpty, "\(front.count) + \(back.count)")
+        #expect(front == Array(0..<front.count))
+        #expect(back == Array((front.count..<services.count).reversed()))
+        for (index, count) in seen.parts[0] + seen.parts[1] {
+            #expect(count == (missing.contains(index) ? 0 : 1), "service \(index)")
+        }
+    }
 }

@@ -14,9 +14,10 @@ extension IPVSDestinationReader {
     ///
     /// On an error (a receive that fails or times out, a malformed reply; the kernel itself ends the dump of a
     /// service it cannot find without one, so a service deleted meanwhile comes back empty) the part that met it
-    /// stops: returns the index of the failed service (not visited) and the error. Every service before it was visited by part 0 (when part 1 fails, part 0 goes on up to the failed
-    /// one), so a caller printing in order prints part 0's services and then the error, as a one-at-a-time reader
-    /// would have; when both fail, part 0's (the earlier one) is returned.
+    /// stops: returns the index of the failed service (not visited) and the error. Every service before it was
+    /// visited by part 0 (when part 1 fails, part 0 goes on up to the failed one), so a caller printing in order
+    /// prints part 0's services and then the error, as a one-at-a-time reader would have; when both fail, part 0's
+    /// (the earlier one) is returned.
     public func visitDestinations(
         of services: [VirtualService],
         _ visit: (_ part: Int, _ index: Int, _ destinations: [IPVSDestinationEntry]) -> Void

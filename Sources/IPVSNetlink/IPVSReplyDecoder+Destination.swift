@@ -126,7 +126,8 @@ extension IPVSReplyDecoder {
         f.statistics64 = stats64 != nil
         if let nest = f.statistics {
             var none: IPVSStatistics?
-            let clean = try statistics(m, nest, is64Bit: f.statistics64, into: &none, recording: &headers, record: record)
+            let clean = try statistics(
+                m, nest, is64Bit: f.statistics64, into: &none, recording: &headers, record: record)
             f.clean = f.clean && clean
         }
         return f
@@ -309,8 +310,9 @@ public struct IPVSDestinationDecoder {
     /// Every recorded header is at its offset in `m` (each lies within the recorded length, which `m` has).
     private func matches(_ m: UnsafeRawBufferPointer) -> Bool {
         headers.withUnsafeBufferPointer { recorded in
-            for h in recorded where m.loadUnaligned(fromByteOffset: Int(h >> 32), as: UInt32.self) != UInt32(truncatingIfNeeded: h) {
-                return false
+            for h in recorded {
+                let word = m.loadUnaligned(fromByteOffset: Int(h >> 32), as: UInt32.self)
+                if word != UInt32(truncatingIfNeeded: h) { return false }
             }
             return true
         }

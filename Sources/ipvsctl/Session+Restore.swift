@@ -18,8 +18,9 @@ extension Session {
     /// thread of their own (``RestorePipeline``) while this one sends what was read before: the kernel does its work
     /// in the sending thread (netlink_unicast to the kernel socket runs the command there), so reading and applying
     /// overlap on two CPUs; that thread also encodes each chunk into netlink messages (``IPVSEncodedBatch``), so that
-    /// this one only copies them into its sends. Stdin is read piece by piece as it arrives, not whole first: 10 000 × 10 lines (5.3 MB)
-    /// took 0.35–0.5 s to come through a pipe in the kernel VM, time in which the kernel would otherwise wait.
+    /// this one only copies them into its sends. Stdin is read piece by piece as it arrives, not whole first:
+    /// 10 000 × 10 lines (5.3 MB) took 0.35–0.5 s to come through a pipe in the kernel VM, time in which the kernel
+    /// would otherwise wait.
     mutating func restore(program: String) -> Int32 {
         let pipeline = RestorePipeline(
             IPVSAdmRestoreInput(

@@ -180,7 +180,9 @@ func decodeStep(_ step: UnsafeRawBufferPointer, _ decoder: inout IPVSDestination
     }
     return decoded.count
 }
-var bestWalk = Double.infinity, bestDecoder = Double.infinity, bestFormat = Double.infinity
+var bestWalk = Double.infinity
+var bestDecoder = Double.infinity
+var bestFormat = Double.infinity
 var sink = 0
 var noDecoder: IPVSDestinationDecoder? = nil
 var partsDecoder: IPVSDestinationDecoder? = IPVSDestinationDecoder(readsStatistics: false)
@@ -200,4 +202,5 @@ func perLine(_ t: Double) -> Int { Int((t * 1e9 / Double(lines)).rounded()) }
 print(
     "listing-bench: parts, ns per line: decoding \(perLine(bestWalk)) (full walk of every reply), "
         + "\(perLine(bestDecoder)) (decoder, \(partsDecoder!.reused) of \(partsDecoder!.reused + partsDecoder!.walked) "
-        + "replies from the remembered layout); formatting \(perLine(bestFormat)) (\(sink / rounds / 2) replies a round)")
+        + "replies from the remembered layout); formatting \(perLine(bestFormat)) (\(sink / rounds / 2) replies a round)"
+)

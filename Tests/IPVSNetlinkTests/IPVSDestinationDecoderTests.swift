@@ -24,7 +24,8 @@ import Testing
     /// same error. Returns whether the decoder read `message` from the remembered layout.
     @discardableResult
     static func expectLikeLibnl(
-        _ message: [UInt8], after before: [UInt8], statistics: Bool = true, sourceLocation: SourceLocation = #_sourceLocation
+        _ message: [UInt8], after before: [UInt8], statistics: Bool = true,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> Bool {
         var decoder = IPVSDestinationDecoder(readsStatistics: statistics)
         _ = try? decode(&decoder, before)
@@ -34,7 +35,9 @@ import Testing
             expected = .failure(error)
         }
         let actual: Result<IPVSDestinationEntry, IPVSCodecError>
-        do throws(IPVSCodecError) { actual = .success(try decode(&decoder, message)) } catch { actual = .failure(error) }
+        do throws(IPVSCodecError) { actual = .success(try decode(&decoder, message)) } catch {
+            actual = .failure(error)
+        }
         switch (expected, actual) {
         case (.success(var e), .success(let a)):
             if !statistics { e.statistics = IPVSStatistics() }
@@ -69,7 +72,8 @@ import Testing
                 let reused = try Self.expectLikeLibnl(reply, after: before)
                 try Self.expectLikeLibnl(reply, after: before, statistics: false)
                 // Same length and headers, read from the layout; a reply of another layout is walked.
-                let sameLayout = reply.count == before.count
+                let sameLayout =
+                    reply.count == before.count
                     && Attribute.top(reply).map(\.shape) == Attribute.top(before).map(\.shape)
                 #expect(reused == sameLayout, "\(reply) after \(before)")
                 reusedAny = reusedAny || reused
@@ -115,23 +119,32 @@ import Testing
                 ("short weight", Self.setPayload(Int(IPVS_DEST_ATTR_WEIGHT), [1, 0])),
                 ("no port", { $0.removeAll { $0.type == Int(IPVS_DEST_ATTR_PORT) } }),
                 ("no family", { $0.removeAll { $0.type == Int(IPVS_DEST_ATTR_ADDR_FAMILY) } }),
-                ("duplicate weight", { a in
-                    if let w = a.first(where: { $0.type == Int(IPVS_DEST_ATTR_WEIGHT) }) {
-                        a.append(Attribute(type: w.type, payload: [5, 0, 0, 0], children: []))
+                (
+                    "duplicate weight",
+                    { a in
+                        if let w = a.first(where: { $0.type == Int(IPVS_DEST_ATTR_WEIGHT) }) {
+                            a.append(Attribute(type: w.type, payload: [5, 0, 0, 0], children: []))
+                        }
                     }
-                }),
+                ),
                 ("unknown type", { $0.append(Attribute(type: 200, payload: [1, 2, 3, 4], children: [])) }),
-                ("short counter", { a in
-                    for i in a.indices where a[i].type == Int(IPVS_DEST_ATTR_STATS64) {
-                        a[i].children[0].payload = [1, 0, 0, 0]
+                (
+                    "short counter",
+                    { a in
+                        for i in a.indices where a[i].type == Int(IPVS_DEST_ATTR_STATS64) {
+                            a[i].children[0].payload = [1, 0, 0, 0]
+                        }
                     }
-                }),
-                ("short 32-bit counter without STATS64", { a in
-                    a.removeAll { $0.type == Int(IPVS_DEST_ATTR_STATS64) }
-                    for i in a.indices where a[i].type == Int(IPVS_DEST_ATTR_STATS) {
-                        a[i].children[3].payload = [1, 0, 0, 0]
+                ),
+                (
+                    "short 32-bit counter without STATS64",
+                    { a in
+                        a.removeAll { $0.type == Int(IPVS_DEST_ATTR_STATS64) }
+                        for i in a.indices where a[i].type == Int(IPVS_DEST_ATTR_STATS) {
+                            a[i].children[3].payload = [1, 0, 0, 0]
+                        }
                     }
-                }),
+                ),
             ]
             for (name, change) in changes {
                 let changed = try Self.variant(reply, change)

@@ -19,9 +19,12 @@ struct IPVSDestinationReaderTests {
             services.append(service)
             requests.append(.newService(service))
             for d in 0..<(i % 5) {
-                let server: IPAddress = v6 ? IPAddress("2001:db8:a::\(i + 1):\(d + 1)")! : .v4(IPv4Address(172, 21, UInt8(i), UInt8(d + 1)))
+                let server: IPAddress =
+                    v6 ? IPAddress("2001:db8:a::\(i + 1):\(d + 1)")! : .v4(IPv4Address(172, 21, UInt8(i), UInt8(d + 1)))
                 let forwarding: ForwardingMethod = d % 2 == 0 ? .masquerade : .route
-                requests.append(.newDestination(RealServer(server, port: 8080, forwarding: forwarding, weight: Int32(d)), in: service))
+                requests.append(
+                    .newDestination(
+                        RealServer(server, port: 8080, forwarding: forwarding, weight: Int32(d)), in: service))
             }
         }
         let result = handle.perform(batch: requests)
@@ -55,13 +58,20 @@ struct IPVSDestinationReaderTests {
         let namespace = try NetworkNamespace("dest-reader")
         var handle = try IPVSHandle(networkNamespace: namespace.path)
         var services = (0..<200).map { (i: Int) -> VirtualService in
-            VirtualService(.address(.tcp, .v4(IPv4Address(10, 11, UInt8(i / 250), UInt8(i % 250 + 1))), port: 80), scheduler: .rr)
+            VirtualService(
+                .address(.tcp, .v4(IPv4Address(10, 11, UInt8(i / 250), UInt8(i % 250 + 1))), port: 80), scheduler: .rr)
         }
         var requests = services.map { IPVSRequest.newService($0) }
-        for s in services { requests.append(.newDestination(RealServer(.v4(IPv4Address(172, 22, 0, 1)), port: 80, forwarding: .masquerade), in: s)) }
+        for s in services {
+            requests.append(
+                .newDestination(RealServer(.v4(IPv4Address(172, 22, 0, 1)), port: 80, forwarding: .masquerade), in: s))
+        }
         #expect(handle.perform(batch: requests).allApplied)
         let missing = [3, 150]
-        for k in missing { services[k] = VirtualService(.address(.tcp, .v4(IPv4Address(10, 99, 0, UInt8(k))), port: 80), scheduler: .rr) }
+        for k in missing {
+            services[k] = VirtualService(
+                .address(.tcp, .v4(IPv4Address(10, 99, 0, UInt8(k))), port: 80), scheduler: .rr)
+        }
         #expect(try handle.destinations(of: services[3]).isEmpty)
         final class Seen: @unchecked Sendable { var parts: [[(Int, Int)]] = [[], []] }
 

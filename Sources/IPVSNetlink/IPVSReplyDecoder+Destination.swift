@@ -17,8 +17,9 @@ extension IPVSReplyDecoder {
     /// `message` is one netlink message, header included (`nlmsg_len` may be shorter than the buffer).
     public static func destination(in message: UnsafeRawBufferPointer) throws(IPVSCodecError) -> IPVSDestinationEntry {
         var headers: [UInt64] = []
-        let fields = try destinationFields(in: message, recording: &headers, record: false)
-        return try destination(message, fields, statistics: true)
+        var statistics: IPVSStatistics? = IPVSStatistics()
+        let fields = try destinationFields(in: message, recording: &headers, record: false, statistics: &statistics)
+        return try destination(message, fields, statistics: statistics!)
     }
 
     /// The command level of an in-place reply (command policy), for ``destination(in:)`` and ``service(in:)``:
@@ -79,9 +80,11 @@ extension IPVSReplyDecoder {
 
     /// The attribute walk of a destination reply: every check libnl makes on the attributes' types and lengths
     /// (the command level, the destination nest and the statistics nest that is read), the values' places. With
-    /// `record`, every attribute header read is appended to `headers`.
+    /// `record`, every attribute header read is appended to `headers`. The counters are read into `statistics` by
+    /// the same walk that checks their nest, unless it is nil.
     static func destinationFields(
-        in m: UnsafeRawBufferPointer, recording headers: inout [UInt64], record: Bool
+        in m: UnsafeRawBufferPointer, recording headers: inout [UInt64], record: Bool,
+        statistics values: inout IPVSStatistics?
     ) throws(IPVSCodecError) -> DestinationFields {
         let (nest, commandClean) = try commandNest(
             in: m, Int(IPVS_CMD_ATTR_DEST), named: "IPVS_CMD_ATTR_DEST", recording: &headers, record: record)
@@ -125,27 +128,25 @@ extension IPVSReplyDecoder {
         f.statistics = stats64 ?? stats32
         f.statistics64 = stats64 != nil
         if let nest = f.statistics {
-            var none: IPVSStatistics?
             let clean = try statistics(
-                m, nest, is64Bit: f.statistics64, into: &none, recording: &headers, record: record)
+                m, nest, is64Bit: f.statistics64, into: &values, recording: &headers, record: record)
             f.clean = f.clean && clean
         }
         return f
     }
 
-    /// The entry from the places ``destinationFields(in:recording:record:)`` found, with the checks that depend on
-    /// values (the family, the forwarding method, the tunnel type) and on presence, in libnl's path's order. The
-    /// counters are read only with `statistics` (otherwise zero; their nest was checked all the same).
+    /// The counters of a reply whose places ``destinationFields(in:recording:record:statistics:)`` found (zero
+    /// without a statistics nest).
+    static func statistics(_ m: UnsafeRawBufferPointer, _ f: DestinationFields) throws(IPVSCodecError) -> IPVSStatistics {
+        try statistics(m, f.statistics, is64Bit: f.statistics64)
+    }
+
+    /// The entry from the places ``destinationFields(in:recording:record:statistics:)`` found, with `statistics`
+    /// as its counters and the checks that depend on values (the family, the forwarding method, the tunnel type)
+    /// and on presence, in libnl's path's order.
     static func destination(
-        _ m: UnsafeRawBufferPointer, _ f: DestinationFields, statistics readsStatistics: Bool
+        _ m: UnsafeRawBufferPointer, _ f: DestinationFields, statistics: IPVSStatistics
     ) throws(IPVSCodecError) -> IPVSDestinationEntry {
-        var statistics = IPVSStatistics()
-        if readsStatistics, let nest = f.statistics {
-            var values: IPVSStatistics? = IPVSStatistics()
-            var none: [UInt64] = []
-            _ = try Self.statistics(m, nest, is64Bit: f.statistics64, into: &values, recording: &none, record: false)
-            statistics = values!
-        }
         // As in destination(_: Table): the family from IPVS_DEST_ATTR_ADDR_FAMILY (4.20+) or the address length.
         let family: AddressFamily
         if f.addressFamily >= 0 {
@@ -293,13 +294,16 @@ public struct IPVSDestinationDecoder {
             length <= m.count, matches(m)
         {
             reused += 1
-            return try IPVSReplyDecoder.destination(m, fields, statistics: readsStatistics)
+            let statistics = readsStatistics ? try IPVSReplyDecoder.statistics(m, fields) : IPVSStatistics()
+            return try IPVSReplyDecoder.destination(m, fields, statistics: statistics)
         }
         walked += 1
         length = -1
         headers.removeAll(keepingCapacity: true)
-        let found = try IPVSReplyDecoder.destinationFields(in: m, recording: &headers, record: true)
-        let entry = try IPVSReplyDecoder.destination(m, found, statistics: readsStatistics)
+        var statistics: IPVSStatistics? = readsStatistics ? IPVSStatistics() : nil
+        let found = try IPVSReplyDecoder.destinationFields(
+            in: m, recording: &headers, record: true, statistics: &statistics)
+        let entry = try IPVSReplyDecoder.destination(m, found, statistics: statistics ?? IPVSStatistics())
         if found.clean {
             fields = found
             length = Int(m.loadUnaligned(fromByteOffset: 0, as: UInt32.self))

@@ -293,17 +293,8 @@ import Testing
         }
         let messages = PlanMessages(plan)
         #expect(messages.count == Self.services.count * (3 + 5 * Self.servers.count))
-        var buffer = [UInt8](repeating: 0xAA, count: 4096)
-        for i in 0..<messages.count {
-            let request = plan.request(at: i)
-            let sequence = UInt32(7000 + i)
-            let theirs = try request.encode(family: 0x1c, sequence: sequence, portID: 0x1234)
-            let length = buffer.withUnsafeMutableBytes {
-                messages.write(i, into: $0, at: 12, family: 0x1c, sequence: sequence, portID: 0x1234, acknowledge: true)
-            }
-            #expect(length == theirs.count, "\(plan.kind(at: i)) \(request)")
-            #expect(Array(buffer[12..<12 + theirs.count]) == theirs, "\(plan.kind(at: i)) \(request)")
-            #expect(messages.operation(at: i) == request.operation)
+        try Self.expectWritten(messages, as: (0..<messages.count).map { plan.request(at: $0) }, firstSequence: 7000) {
+            _ in true
         }
         // Too little room: nothing written.
         var small = [UInt8](repeating: 0, count: 100)
@@ -311,6 +302,27 @@ import Testing
             messages.write(4, into: $0, at: 0, family: 1, sequence: 1, portID: 1, acknowledge: false)
         }
         #expect(none == nil)
+    }
+
+    /// Every message of `messages`, written at offset 12 with its sequence number (from `firstSequence`) and the
+    /// acknowledgement flag `acknowledge(i)` says, is the request libnl encodes (family 0x1c, port id 0x1234).
+    static func expectWritten(
+        _ messages: some BatchMessages, as requests: [IPVSRequest], firstSequence: UInt32,
+        acknowledge: (Int) -> Bool, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        var buffer = [UInt8](repeating: 0xAA, count: 4096)
+        for (i, request) in requests.enumerated() {
+            let sequence = firstSequence + UInt32(i)
+            var theirs = try request.encode(family: 0x1c, sequence: sequence, portID: 0x1234)
+            if !acknowledge(i) { theirs[6] &= ~0x04 }  // NLM_F_ACK
+            let length = buffer.withUnsafeMutableBytes {
+                messages.write(
+                    i, into: $0, at: 12, family: 0x1c, sequence: sequence, portID: 0x1234, acknowledge: acknowledge(i))
+            }
+            #expect(length == theirs.count, "\(i): \(request)", sourceLocation: sourceLocation)
+            #expect(Array(buffer[12..<12 + theirs.count]) == theirs, "\(i): \(request)", sourceLocation: sourceLocation)
+            #expect(messages.operation(at: i) == request.operation, sourceLocation: sourceLocation)
+        }
     }
 
     /// `ipvsctl -R` encodes its changes on the reading thread (IPVSEncodedBatch) and the sending thread copies
@@ -331,20 +343,7 @@ import Testing
         let batch = IPVSEncodedBatch(requests, family: 0x1c, portID: 0x1234)
         let messages = EncodedMessages(batch: batch)
         #expect(messages.count == requests.count && requests.count > 100)
-        var buffer = [UInt8](repeating: 0xAA, count: 4096)
-        for (i, request) in requests.enumerated() {
-            let sequence = UInt32(9000 + i)
-            let acknowledge = i % 3 == 0
-            var theirs = try request.encode(family: 0x1c, sequence: sequence, portID: 0x1234)
-            if !acknowledge { theirs[6] &= ~0x04 }
-            let length = buffer.withUnsafeMutableBytes {
-                messages.write(
-                    i, into: $0, at: 12, family: 0x1c, sequence: sequence, portID: 0x1234, acknowledge: acknowledge)
-            }
-            #expect(length == theirs.count, "\(request)")
-            #expect(Array(buffer[12..<12 + theirs.count]) == theirs, "\(request)")
-            #expect(messages.operation(at: i) == request.operation)
-        }
+        try Self.expectWritten(messages, as: requests, firstSequence: 9000) { $0 % 3 == 0 }
         var small = [UInt8](repeating: 0, count: 30)
         let none = small.withUnsafeMutableBytes {
             messages.write(4, into: $0, at: 0, family: 0x1c, sequence: 1, portID: 0x1234, acknowledge: false)

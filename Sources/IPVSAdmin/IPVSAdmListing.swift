@@ -119,7 +119,9 @@ public struct IPVSAdmListing {
                     IPVSAdmSortOrder.serverOrder(UnsafeBufferPointer(keys), into: order, scratch: scratch)
                 }
                 let line = writeServiceLine(listing.entry, into: &out)
+                let plain = format.isDisjoint(with: Self.columnsBeyondPlain) && format.contains(.numeric)
                 for i in order {
+                    if plain && Self.writeNumericIPv4Line(d[i], into: &out) { continue }
                     writeDestination(
                         d[i], serviceName: line.nameStart, nameLength: line.nameLength, ipProtocol: line.ipProtocol,
                         into: &out)
@@ -292,6 +294,11 @@ public struct IPVSAdmListing {
             out.append(UInt8(ascii: "\n"))
             return
         }
+        if format.isDisjoint(with: Self.columnsBeyondPlain), format.contains(.numeric),
+            Self.writeNumericIPv4Line(d, into: &out)
+        {
+            return
+        }
         out.append("  -> ")
         let nameStart = out.count
         IPVSAdmAddressText.appendAddressPort(
@@ -342,6 +349,60 @@ public struct IPVSAdmListing {
             appendConnections(d, into: &out)
         }
         out.append(UInt8(ascii: "\n"))
+    }
+
+    /// The formats whose server lines differ from plain `-L`'s (other columns, or `-S`'s rules).
+    static let columnsBeyondPlain: IPVSAdmFormat = [
+        .rule, .stats, .rate, .thresholds, .persistentConnections, .tunnelInfo,
+    ]
+
+    /// A plain `-Ln` server line for an IPv4 server, the one line of a large listing: the same bytes as the general
+    /// path (`"  -> %-28s %-7s %-6d %-10u %-10u\n"` with the address and port as the name), written into a run of
+    /// spaces laid down with 8-byte stores, each field at its column. The name is at most 21 bytes, so never cut;
+    /// a weight of 0…999 999 and any 32-bit count fit their columns.
+    /// Returns false, having written nothing, for a server it does not cover (IPv6, or a weight outside 0…999 999).
+    @inline(__always)
+    static func writeNumericIPv4Line(_ d: IPVSDestinationEntry, into out: inout IPVSAdmTextBuffer) -> Bool {
+        guard case .v4(let a) = d.server.address, d.server.weight >= 0, d.server.weight < 1_000_000 else {
+            return false
+        }
+        let address = a.value
+        // Columns: "  -> " 0-4, name 5-32, method 34-40, weight 42-47, active 49-58, inactive 60-69, "\n" 70.
+        out.reserve(72)
+        let p = UnsafeMutableRawPointer(out.base + out.count)
+        let spaces: UInt64 = 0x2020_2020_2020_2020
+        for offset in stride(from: 0, to: 72, by: 8) { p.storeBytes(of: spaces, toByteOffset: offset, as: UInt64.self) }
+        p.storeBytes(of: UInt8(ascii: "-"), toByteOffset: 2, as: UInt8.self)
+        p.storeBytes(of: UInt8(ascii: ">"), toByteOffset: 3, as: UInt8.self)
+        var at = IPVSAdmTextBuffer.storeOctet(UInt8(truncatingIfNeeded: address >> 24), p, 5)
+        p.storeBytes(of: UInt8(ascii: "."), toByteOffset: at, as: UInt8.self)
+        at = IPVSAdmTextBuffer.storeOctet(UInt8(truncatingIfNeeded: address >> 16), p, at + 1)
+        p.storeBytes(of: UInt8(ascii: "."), toByteOffset: at, as: UInt8.self)
+        at = IPVSAdmTextBuffer.storeOctet(UInt8(truncatingIfNeeded: address >> 8), p, at + 1)
+        p.storeBytes(of: UInt8(ascii: "."), toByteOffset: at, as: UInt8.self)
+        at = IPVSAdmTextBuffer.storeOctet(UInt8(truncatingIfNeeded: address), p, at + 1)
+        p.storeBytes(of: UInt8(ascii: ":"), toByteOffset: at, as: UInt8.self)
+        _ = IPVSAdmTextBuffer.storeDecimal(UInt32(d.server.port), p, at + 1)
+        // " Masq   " and the others: the space before the method and its 7 columns, one store.
+        p.storeBytes(of: forwardingColumn(d.server.forwarding), toByteOffset: 33, as: UInt64.self)
+        _ = IPVSAdmTextBuffer.storeDecimal(UInt32(d.server.weight), p, 42)
+        _ = IPVSAdmTextBuffer.storeDecimal(d.activeConnections, p, 49)
+        _ = IPVSAdmTextBuffer.storeDecimal(d.inactiveConnections, p, 60)
+        p.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: 70, as: UInt8.self)
+        out.count += 71
+        return true
+    }
+
+    /// " " and ``forwardingName(_:)`` as the 8 bytes of a little-endian word (ASCII, first byte lowest).
+    @inline(__always)
+    static func forwardingColumn(_ f: ForwardingMethod) -> UInt64 {
+        let text: StaticString = switch f {
+        case .masquerade: " Masq   "
+        case .local: " Local  "
+        case .tunnel: " Tunnel "
+        case .route: " Route  "
+        }
+        return UnsafeRawPointer(text.utf8Start).loadUnaligned(as: UInt64.self).littleEndian
     }
 
     /// " ActiveConn InActConn" columns: `%-10u %-10u`.

@@ -96,10 +96,19 @@ public struct IPVSAdmTextBuffer: ~Copyable {
     @inline(__always)
     public mutating func appendSpaces(_ n: Int) {
         guard n > 0 else { return }
-        reserve(n)
         if n <= 32 {
-            for i in 0..<n { base[count &+ i] = UInt8(ascii: " ") }
+            // Four 8-byte stores of spaces, whatever `n`; only `n` of them are kept.
+            reserve(32)
+            let spaces: UInt64 = 0x2020_2020_2020_2020
+            let to = UnsafeMutableRawPointer(base + count)
+            to.storeBytes(of: spaces, as: UInt64.self)
+            to.storeBytes(of: spaces, toByteOffset: 8, as: UInt64.self)
+            if n > 16 {
+                to.storeBytes(of: spaces, toByteOffset: 16, as: UInt64.self)
+                to.storeBytes(of: spaces, toByteOffset: 24, as: UInt64.self)
+            }
         } else {
+            reserve(n)
             (base + count).initialize(repeating: UInt8(ascii: " "), count: n)
         }
         count += n
@@ -203,6 +212,43 @@ public struct IPVSAdmTextBuffer: ~Copyable {
             base[count] = zero &+ b
             count += 1
         }
+    }
+
+    /// The decimal digits of `b` at `p + at`; returns the offset after them.
+    @inline(__always)
+    static func storeOctet(_ b: UInt8, _ p: UnsafeMutableRawPointer, _ at: Int) -> Int {
+        let zero = UInt8(ascii: "0")
+        if b >= 100 {
+            p.storeBytes(of: zero &+ b / 100, toByteOffset: at, as: UInt8.self)
+            p.storeBytes(of: zero &+ b / 10 % 10, toByteOffset: at &+ 1, as: UInt8.self)
+            p.storeBytes(of: zero &+ b % 10, toByteOffset: at &+ 2, as: UInt8.self)
+            return at &+ 3
+        }
+        if b >= 10 {
+            p.storeBytes(of: zero &+ b / 10, toByteOffset: at, as: UInt8.self)
+            p.storeBytes(of: zero &+ b % 10, toByteOffset: at &+ 1, as: UInt8.self)
+            return at &+ 2
+        }
+        p.storeBytes(of: zero &+ b, toByteOffset: at, as: UInt8.self)
+        return at &+ 1
+    }
+
+    /// The decimal digits of `value` at `p + at` (room for 10 is the caller's); returns the offset after them.
+    @inline(__always)
+    static func storeDecimal(_ value: UInt32, _ p: UnsafeMutableRawPointer, _ at: Int) -> Int {
+        if value < 10 {
+            p.storeBytes(of: UInt8(truncatingIfNeeded: value) &+ UInt8(ascii: "0"), toByteOffset: at, as: UInt8.self)
+            return at &+ 1
+        }
+        let end = at &+ digitCount(UInt64(value))
+        var v = value
+        var i = end
+        repeat {
+            i &-= 1
+            p.storeBytes(of: UInt8(truncatingIfNeeded: v % 10) &+ UInt8(ascii: "0"), toByteOffset: i, as: UInt8.self)
+            v /= 10
+        } while v != 0
+        return end
     }
 
     static func digitCount(_ value: UInt64) -> Int {

@@ -20,13 +20,17 @@ public enum IPVSAdmSortOrder {
     /// 10 000-service listing compares about 130 000 times).
     public static func serviceOrder(_ services: [VirtualService]) -> [Int] {
         let keys = services.map { SortKey($0.key) }
-        var order = Array(services.indices)
-        keys.withUnsafeBufferPointer { keys in
-            mergeSort(&order) { compareKeys(keys[$0], keys[$1]) }
+        return [Int](unsafeUninitializedCapacity: services.count) { order, count in
+            keys.withUnsafeBufferPointer { keys in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: keys.count) { scratch in
+                    sortPositions(order, scratch: scratch, ServiceKeyComparison(keys: keys))
+                }
+            }
+            count = keys.count
         }
-        return order
     }
 
+    @inline(__always)
     static func compareKeys(_ ka: SortKey, _ kb: SortKey) -> Int32 {
         var r = Int32(truncatingIfNeeded: ka.mark &- kb.mark)
         if r != 0 { return r }
@@ -200,6 +204,13 @@ struct ClosureComparison<Element>: MergeComparison {
     let body: (Element, Element) -> Int32
     @inline(__always)
     func compare(_ a: Element, _ b: Element) -> Int32 { body(a, b) }
+}
+
+/// Positions of services, compared by their keys.
+struct ServiceKeyComparison: MergeComparison {
+    let keys: UnsafeBufferPointer<IPVSAdmSortOrder.SortKey>
+    @inline(__always)
+    func compare(_ a: Int, _ b: Int) -> Int32 { IPVSAdmSortOrder.compareKeys(keys[a], keys[b]) }
 }
 
 /// Positions of real servers, compared by their keys.

@@ -669,12 +669,13 @@ extension IPVSHandle {
         var previous: Set<ServiceKey>? = nil
         var dumps: [[IPVSServiceEntry]] = []
         for _ in 0..<max(2, attempts) {
-            let (entries, repeated, keys) = try servicesDump()
+            let (entries, repeated) = try servicesDump()
             dumps.append(entries)
             if repeated {
                 previous = nil
                 continue
             }
+            let keys = Set(entries.map(\.service.key))
             if let previous, previous == keys { return (entries, true) }
             previous = keys
         }

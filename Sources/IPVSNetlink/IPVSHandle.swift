@@ -106,25 +106,25 @@ public struct IPVSHandle: ~Copyable {
     /// A service added in any namespace while the dump runs can make the kernel send one of ours again (see
     /// ``servicesConsistently(attempts:)``); such repeats are dropped here. A multi-part dump can still miss services
     /// when others are deleted meanwhile: ``servicesConsistently(attempts:)`` guards against that.
-    public mutating func services() throws(IPVSError) -> [IPVSServiceEntry] {
-        try servicesDump().entries
+    ///
+    /// Without `readsStatistics` the entries' counters are zero (a listing that prints none).
+    public mutating func services(readsStatistics: Bool = true) throws(IPVSError) -> [IPVSServiceEntry] {
+        try servicesDump(readsStatistics: readsStatistics).entries
     }
 
-    /// One service dump with its repeats dropped, whether there were any, and the services' keys (which
-    /// ``consistentServices(attempts:)`` compares between dumps).
-    mutating func servicesDump() throws(IPVSError) -> (
-        entries: [IPVSServiceEntry], repeated: Bool, keys: Set<ServiceKey>
+    /// One service dump with its repeats dropped, and whether there were any.
+    mutating func servicesDump(readsStatistics: Bool = true) throws(IPVSError) -> (
+        entries: [IPVSServiceEntry], repeated: Bool
     ) {
         let entries = try dumpInPlace(.dumpServices, .listServices) { (m) throws(IPVSCodecError) in
-            try IPVSReplyDecoder.service(in: m)
+            try IPVSReplyDecoder.service(in: m, readsStatistics: readsStatistics)
         }
-        var keys = Set<ServiceKey>()
-        keys.reserveCapacity(entries.count)
-        for entry in entries { keys.insert(entry.service.key) }
-        if keys.count == entries.count { return (entries, false, keys) }
+        // Nearly always none: checked with a table of positions under a cheap hash, not a Set of keys (SipHash of
+        // every key, which the kernel VM's emulation makes dear for a large table).
+        guard ServiceKeyTable.hasRepeats(entries) else { return (entries, false) }
         var seen = Set<ServiceKey>()
-        seen.reserveCapacity(keys.count)
-        return (entries.filter { seen.insert($0.service.key).inserted }, true, keys)
+        seen.reserveCapacity(entries.count)
+        return (entries.filter { seen.insert($0.service.key).inserted }, true)
     }
 
     /// IPVS_CMD_NEW_DEST (`ipvsadm -a`).

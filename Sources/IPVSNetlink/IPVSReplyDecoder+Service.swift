@@ -10,13 +10,33 @@ extension IPVSReplyDecoder {
     /// (see ``destination(in:)``): one pass per attribute level under the same checks as libnl's `validate_nla`
     /// with CIPVSNetlink's service policy (strings NUL-terminated within their maximum, the flags at least a
     /// `struct ip_vs_flags`). `message` is one netlink message, header included.
-    public static func service(in message: UnsafeRawBufferPointer) throws(IPVSCodecError) -> IPVSServiceEntry {
+    ///
+    /// Without `readsStatistics` the counters are left at zero; their nest is checked all the same, as libnl
+    /// parses it for every listing.
+    public static func service(
+        in message: UnsafeRawBufferPointer, readsStatistics: Bool = true
+    ) throws(IPVSCodecError) -> IPVSServiceEntry {
         let nested = try commandNest(in: message, Int(IPVS_CMD_ATTR_SERVICE), named: "IPVS_CMD_ATTR_SERVICE")
-        return try serviceNest(message, nested)
+        return try serviceNest(message, nested, readsStatistics: readsStatistics)
+    }
+
+    /// Every scheduler's name as a word: its bytes, first byte lowest, zero-filled to 8 (all are shorter).
+    static let schedulerWords: [(word: UInt64, kind: SchedulerKind)] = SchedulerKind.allCases.map { kind in
+        (kind.rawValue.utf8.reversed().reduce(0) { $0 << 8 | UInt64($1) }, kind)
+    }
+
+    /// The scheduler a name (without its NUL) names, compared as one word with each known name rather than
+    /// through a String per service; nil for any other name.
+    static func schedulerKind(_ name: UnsafeRawBufferPointer) -> SchedulerKind? {
+        guard name.count <= 8 else { return nil }
+        var word: UInt64 = 0
+        for (i, byte) in name.enumerated() { word |= UInt64(byte) << (8 * UInt64(i)) }
+        for entry in schedulerWords where entry.word == word { return entry.kind }
+        return nil
     }
 
     private static func serviceNest(
-        _ m: UnsafeRawBufferPointer, _ nest: Range<Int>
+        _ m: UnsafeRawBufferPointer, _ nest: Range<Int>, readsStatistics: Bool
     ) throws(IPVSCodecError) -> IPVSServiceEntry {
         var af: UInt16?
         var proto: UInt16?
@@ -74,7 +94,12 @@ extension IPVSReplyDecoder {
             default: break
             }
         }
-        let statistics = try Self.statistics(m, stats64 ?? stats32, is64Bit: stats64 != nil)
+        var statistics: IPVSStatistics? = readsStatistics ? IPVSStatistics() : nil
+        if let counters = stats64 ?? stats32 {
+            var none: [UInt64] = []
+            _ = try Self.statistics(
+                m, counters, is64Bit: stats64 != nil, into: &statistics, recording: &none, record: false)
+        }
 
         guard let af else { throw .missingAttribute("IPVS_SVC_ATTR_AF") }
         let family: AddressFamily
@@ -97,9 +122,8 @@ extension IPVSReplyDecoder {
             key = .address(ipProtocol, ip, port: UInt16(bigEndian: port))
         }
         guard let scheduler else { throw .missingAttribute("IPVS_SVC_ATTR_SCHED_NAME") }
-        // Scheduler names are at most IP_VS_SCHEDNAME_MAXLEN (16) bytes: a small String, not allocated.
-        let name = String(decoding: UnsafeRawBufferPointer(rebasing: m[scheduler]), as: UTF8.self)
-        guard let kind = SchedulerKind(rawValue: name) else {
+        guard let kind = schedulerKind(UnsafeRawBufferPointer(rebasing: m[scheduler])) else {
+            let name = String(decoding: UnsafeRawBufferPointer(rebasing: m[scheduler]), as: UTF8.self)
             throw .unsupportedValue(attribute: "IPVS_SVC_ATTR_SCHED_NAME", value: name)
         }
         guard let flags else { throw .missingAttribute("IPVS_SVC_ATTR_FLAGS") }
@@ -110,6 +134,7 @@ extension IPVSReplyDecoder {
             key, scheduler: kind, flags: kernelFlags.subtracting(.hashed), persistenceTimeout: timeout,
             netmask: family == .inet ? UInt32(bigEndian: netmask) : netmask,
             persistenceEngine: engine.map { String(decoding: UnsafeRawBufferPointer(rebasing: m[$0]), as: UTF8.self) })
-        return IPVSServiceEntry(service: service, kernelFlags: kernelFlags, statistics: statistics)
+        return IPVSServiceEntry(
+            service: service, kernelFlags: kernelFlags, statistics: statistics ?? IPVSStatistics())
     }
 }

@@ -156,16 +156,16 @@ struct Session: ~Copyable {
     mutating func listAll(format: IPVSAdmFormat) -> Int32 {
         let listing = IPVSAdmListing(format: format, resolver: resolver)
         if !format.contains(.rule) { output.out(IPVSAdmListing.versionLine(info)) }
+        // Only --stats and --rate print counters; the others leave them unread (their nests are still checked).
+        let readsStatistics = !format.isDisjoint(with: [.stats, .rate])
         let entries: [IPVSServiceEntry]
-        do throws(IPVSError) { entries = try handle.services() } catch {
+        do throws(IPVSError) { entries = try handle.services(readsStatistics: readsStatistics) } catch {
             fail(IPVSAdmErrorText.message(.getServices, error))
         }
         output.out(listing.title())
         let services = entries.map(\.service)
         let order = format.contains(.noSort) ? Array(entries.indices) : IPVSAdmSortOrder.serviceOrder(services)
         let reader: IPVSDestinationReader
-        // Only --stats and --rate print counters; the others leave them unread (their nests are still checked).
-        let readsStatistics = !format.isDisjoint(with: [.stats, .rate])
         do throws(IPVSError) {
             reader = try IPVSDestinationReader(familyID: handle.familyID, readsStatistics: readsStatistics)
         } catch {

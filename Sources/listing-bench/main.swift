@@ -204,3 +204,84 @@ print(
         + "\(perLine(bestDecoder)) (decoder, \(partsDecoder!.reused) of \(partsDecoder!.reused + partsDecoder!.walked) "
         + "replies from the remembered layout); formatting \(perLine(bestFormat)) (\(sink / rounds / 2) replies a round)"
 )
+
+// The service phase of `ipvsctl -Ln` before any destination dump: the service dump's replies decoded in place
+// without their counters (IPVSHandle.servicesDump), checked for repeats, and ipvsadm's order of the services.
+func serviceReply(_ entry: IPVSServiceEntry, sequence: UInt32) -> [UInt8] {
+    var a = AttributeWriter()
+    a.nest(Int32(IPVS_CMD_ATTR_SERVICE)) { s in
+        let service = entry.service
+        s.u16(Int32(IPVS_SVC_ATTR_AF), UInt16(AF_INET))
+        if case .address(let p, .v4(let v4), let port) = service.key {
+            s.u16(Int32(IPVS_SVC_ATTR_PROTOCOL), p.rawValue)
+            let raw = v4.value
+            var address = [UInt8](repeating: 0, count: 16)
+            address[0..<4] = [UInt8(raw >> 24), UInt8((raw >> 16) & 0xff), UInt8((raw >> 8) & 0xff), UInt8(raw & 0xff)]
+            s.put(Int32(IPVS_SVC_ATTR_ADDR), address)
+            s.u16(Int32(IPVS_SVC_ATTR_PORT), port.bigEndian)
+        }
+        s.put(Int32(IPVS_SVC_ATTR_SCHED_NAME), Array(service.scheduler.rawValue.utf8) + [0])
+        s.put(Int32(IPVS_SVC_ATTR_FLAGS), [UInt8](repeating: 0, count: 8))
+        s.u32(Int32(IPVS_SVC_ATTR_TIMEOUT), 0)
+        s.u32(Int32(IPVS_SVC_ATTR_NETMASK), UInt32.max)
+        let counters: [UInt64] = [1, 7_000, 6_000, 900_000, 800_000, 1, 2, 3, 400, 500]
+        s.nest(Int32(IPVS_SVC_ATTR_STATS)) { t in
+            for (i, v) in counters.enumerated() {
+                let type = Int32(IPVS_STATS_ATTR_CONNS) + Int32(i)
+                if type == Int32(IPVS_STATS_ATTR_INBYTES) || type == Int32(IPVS_STATS_ATTR_OUTBYTES) {
+                    t.u64(type, v)
+                } else {
+                    t.u32(type, UInt32(v))
+                }
+            }
+        }
+        s.nest(Int32(IPVS_SVC_ATTR_STATS64)) { t in
+            for (i, v) in counters.enumerated() { t.u64(Int32(IPVS_STATS_ATTR_CONNS) + Int32(i), v) }
+        }
+    }
+    let length = 16 + 4 + a.bytes.count
+    var m: [UInt8] = []
+    m += (0..<4).map { UInt8((UInt32(length) >> (8 * UInt32($0))) & 0xff) }
+    m += [0x42, 0x00, 0x02, 0x00]
+    m += (0..<4).map { UInt8((sequence >> (8 * UInt32($0))) & 0xff) }
+    m += [0, 0, 0, 0]
+    m += [UInt8(IPVS_CMD_NEW_SERVICE), 1, 0, 0]
+    return m + a.bytes
+}
+var serviceReplies: [UInt8] = []
+var serviceOffsets: [Int] = []
+for (i, e) in entries.enumerated() {
+    serviceOffsets.append(serviceReplies.count)
+    serviceReplies += serviceReply(e, sequence: UInt32(i))
+}
+var bestServiceDecode = Double.infinity
+var bestServiceRepeats = Double.infinity
+var bestServiceOrder = Double.infinity
+for _ in 0..<rounds {
+    var start = now()
+    var decoded: [IPVSServiceEntry] = []
+    serviceReplies.withUnsafeBytes { all in
+        for o in serviceOffsets {
+            let length = Int(all.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+            let message = UnsafeRawBufferPointer(rebasing: all[o..<o + length])
+            decoded.append(try! IPVSReplyDecoder.service(in: message, readsStatistics: false))
+        }
+    }
+    bestServiceDecode = min(bestServiceDecode, now() - start)
+    guard decoded.map(\.service) == entries.map(\.service) else {
+        fail("listing-bench: the services decoded from the replies differ from the table's\n")
+    }
+    start = now()
+    if ServiceKeyTable.hasRepeats(decoded) { fail("listing-bench: the services' replies repeat a service\n") }
+    bestServiceRepeats = min(bestServiceRepeats, now() - start)
+    start = now()
+    let list = decoded.map(\.service)
+    let order = IPVSAdmSortOrder.serviceOrder(list)
+    sink &+= order.map { list[$0] }.count
+    bestServiceOrder = min(bestServiceOrder, now() - start)
+}
+let serviceCount = Double(services)
+func perService(_ t: Double) -> Int { Int((t * 1e9 / serviceCount).rounded()) }
+print(
+    "listing-bench: services, ns per service: decoding \(perService(bestServiceDecode)), repeats check "
+        + "\(perService(bestServiceRepeats)), order \(perService(bestServiceOrder))")

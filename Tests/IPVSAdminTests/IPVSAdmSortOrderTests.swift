@@ -95,6 +95,8 @@ struct IPVSAdmSortOrderTests {
         var ours = Array(services.indices)
         IPVSAdmSortOrder.mergeSort(&ours) { IPVSAdmSortOrder.compareServices(services[$0], services[$1]) }
         #expect(ours == cKeys.map { Int($0.index) })
+        // The listing's sort (keys read once, a comparison type instead of a closure) gives the same order.
+        #expect(IPVSAdmSortOrder.serviceOrder(services) == cKeys.map { Int($0.index) })
     }
 
     @Test func serversSortByAddressThenPort() {

@@ -103,9 +103,11 @@ import Testing
         $0.count > 16 && Int($0[16]) == Int(IPVS_CMD_NEW_SERVICE)
     }
 
-    static func inPlace(_ message: [UInt8]) throws(IPVSCodecError) -> IPVSServiceEntry {
+    static func inPlace(_ message: [UInt8], readsStatistics: Bool = true) throws(IPVSCodecError) -> IPVSServiceEntry {
         let result: Result<IPVSServiceEntry, IPVSCodecError> = message.withUnsafeBytes { bytes in
-            do throws(IPVSCodecError) { return .success(try IPVSReplyDecoder.service(in: bytes)) } catch {
+            do throws(IPVSCodecError) {
+                return .success(try IPVSReplyDecoder.service(in: bytes, readsStatistics: readsStatistics))
+            } catch {
                 return .failure(error)
             }
         }
@@ -125,6 +127,74 @@ import Testing
             if expected.service.persistenceEngine != nil { kinds.insert("engine") }
         }
         #expect(kinds == ["fwmark", "inet", "inet6", "engine"])
+    }
+
+    /// libnl's entry or error for `reply`, and the in-place decoder's.
+    static func bothResults(
+        _ reply: [UInt8], readsStatistics: Bool = true
+    ) -> (libnl: Result<IPVSServiceEntry, IPVSCodecError>, inPlace: Result<IPVSServiceEntry, IPVSCodecError>) {
+        let libnl: Result<IPVSServiceEntry, IPVSCodecError>
+        do throws(IPVSCodecError) { libnl = .success(try IPVSReplyDecoder.service(reply)) } catch {
+            libnl = .failure(error)
+        }
+        let ours: Result<IPVSServiceEntry, IPVSCodecError>
+        do throws(IPVSCodecError) { ours = .success(try inPlace(reply, readsStatistics: readsStatistics)) } catch {
+            ours = .failure(error)
+        }
+        return (libnl, ours)
+    }
+
+    /// `reply` with its scheduler name's payload replaced.
+    static func withSchedulerName(_ payload: [UInt8], in reply: [UInt8]) throws -> [UInt8] {
+        var top = Attribute.top(reply)
+        let index = try #require(top.firstIndex { $0.type == Int(IPVS_CMD_ATTR_SERVICE) })
+        let name = try #require(top[index].children.firstIndex { $0.type == Int(IPVS_SVC_ATTR_SCHED_NAME) })
+        top[index].children[name].payload = payload
+        return Attribute.message(header: Array(reply[0..<20]), top)
+    }
+
+    /// The scheduler is read from the name's bytes (not through a String): every kernel scheduler's name gives
+    /// its kind, and any other name (longer, a prefix, empty, with bytes after its NUL) libnl's path's error.
+    @Test func everySchedulerNameDecodesAsWithLibnl() throws {
+        let reply = try #require(Self.replies.first)
+        var names = SchedulerKind.allCases.map { Array($0.rawValue.utf8) + [0] }
+        names += ["lblcrr", "wl", "", "rrrrrrrr", "lblcr-long-name"].map { Array($0.utf8) + [0] }
+        names += [Array("rr".utf8) + [0, 0x77, 0], Array("r".utf8) + [0, 0, 0, 0]]
+        var decoded: Set<SchedulerKind> = []
+        for name in names {
+            let variant = try Self.withSchedulerName(name, in: reply)
+            let (libnl, ours) = Self.bothResults(variant)
+            #expect(ours == libnl, "scheduler name \(name)")
+            if case .success(let entry) = ours { decoded.insert(entry.service.scheduler) }
+        }
+        #expect(decoded == Set(SchedulerKind.allCases))
+    }
+
+    /// Without `readsStatistics` the counters are zero and every other field is libnl's; the statistics nest is
+    /// still checked, so a broken one is refused as libnl refuses it.
+    @Test func unreadCountersAreZeroAndTheirNestIsStillChecked() throws {
+        var checked = 0
+        for reply in Self.replies {
+            var expected = try IPVSReplyDecoder.service(reply)
+            expected.statistics = IPVSStatistics()
+            #expect(try Self.inPlace(reply, readsStatistics: false) == expected)
+            // Each statistics nest of the reply, with its first counter cut to two bytes.
+            let top = Attribute.top(reply)
+            let index = try #require(top.firstIndex { $0.type == Int(IPVS_CMD_ATTR_SERVICE) })
+            for nest in [Int(IPVS_SVC_ATTR_STATS), Int(IPVS_SVC_ATTR_STATS64)] {
+                guard let at = top[index].children.firstIndex(where: { $0.type == nest }),
+                    !top[index].children[at].children.isEmpty
+                else { continue }
+                var broken = top
+                broken[index].children[at].children[0].payload = [1, 2]
+                let variant = Attribute.message(header: Array(reply[0..<20]), broken)
+                let (libnl, ours) = Self.bothResults(variant, readsStatistics: false)
+                guard case .failure = libnl else { continue }
+                #expect(ours == libnl)
+                checked += 1
+            }
+        }
+        #expect(checked >= Self.replies.count)
     }
 
     @Test func aSchedulerNameWithoutItsNulIsRefusedLikeLibnl() throws {

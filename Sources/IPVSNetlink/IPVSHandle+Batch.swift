@@ -178,20 +178,12 @@ extension IPVSHandle {
             let first = next
             let firstSequence = sequence &+ 1
             // Lay out messages until the buffer or the answer budget is full; the last one asks for an ack.
-            var length = 0
-            var lastOffset = 0
-            out.withUnsafeMutableBytes { buffer in
-                while next < messages.count, next - first < messagesPerSend {
-                    let written = messages.write(
-                        next, into: buffer, at: length, family: familyID,
-                        sequence: firstSequence &+ UInt32(truncatingIfNeeded: next - first), portID: portID,
-                        acknowledge: acknowledgeEach)
-                    guard let written else { break }
-                    lastOffset = length
-                    length += written
-                    next += 1
-                }
+            let (written, length, lastOffset) = out.withUnsafeMutableBytes { buffer in
+                messages.writeRun(
+                    from: first, limit: messagesPerSend, into: buffer, family: familyID, firstSequence: firstSequence,
+                    portID: portID, acknowledge: acknowledgeEach)
             }
+            next = first + written
             if next == first {
                 // One message larger than the whole buffer (cannot happen with IPVS's attributes).
                 result.notSent = (
@@ -699,6 +691,36 @@ protocol BatchMessages {
         _ index: Int, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, family: UInt16, sequence: UInt32,
         portID: UInt32, acknowledge: Bool
     ) -> Int?
+    /// Writes messages `from`, `from + 1`, … one after the other from the buffer's start, while they fit and fewer
+    /// than `limit`; message `from + k` gets sequence number `firstSequence + k`. Returns how many it wrote, their
+    /// length, and where the last one starts.
+    func writeRun(
+        from: Int, limit: Int, into buffer: UnsafeMutableRawBufferPointer, family: UInt16, firstSequence: UInt32,
+        portID: UInt32, acknowledge: Bool
+    ) -> (count: Int, length: Int, lastOffset: Int)
+}
+
+extension BatchMessages {
+    /// One ``write(_:into:at:family:sequence:portID:acknowledge:)`` after the other.
+    func writeRun(
+        from: Int, limit: Int, into buffer: UnsafeMutableRawBufferPointer, family: UInt16, firstSequence: UInt32,
+        portID: UInt32, acknowledge: Bool
+    ) -> (count: Int, length: Int, lastOffset: Int) {
+        var next = from
+        var length = 0
+        var lastOffset = 0
+        while next < count, next - from < limit {
+            let written = write(
+                next, into: buffer, at: length, family: family,
+                sequence: firstSequence &+ UInt32(truncatingIfNeeded: next - from), portID: portID,
+                acknowledge: acknowledge)
+            guard let written else { break }
+            lastOffset = length
+            length += written
+            next += 1
+        }
+        return (next - from, length, lastOffset)
+    }
 }
 
 /// The requests of ``IPVSHandle/perform(batch:)``.
@@ -786,6 +808,44 @@ struct EncodedMessages: BatchMessages {
             buffer.storeBytes(of: flags, toByteOffset: offset + 6, as: UInt16.self)
         }
         return length
+    }
+
+    /// The messages that fit, copied at once (they lie one after the other in the batch), then each one's sequence
+    /// number (and flag) set in place: the sending thread's work per message is a store or two.
+    func writeRun(
+        from: Int, limit: Int, into buffer: UnsafeMutableRawBufferPointer, family: UInt16, firstSequence: UInt32,
+        portID: UInt32, acknowledge: Bool
+    ) -> (count: Int, length: Int, lastOffset: Int) {
+        batch.offsets.withUnsafeBufferPointer { offsets in
+            let base = offsets[from]
+            // The most messages that fit the buffer and the limit: `end` is one past the last.
+            var end = min(from + limit, count)
+            if offsets[end] - base > buffer.count {
+                var low = from  // fits (nothing)
+                var high = end  // does not fit
+                while high - low > 1 {
+                    let middle = low + (high - low) / 2
+                    if offsets[middle] - base <= buffer.count { low = middle } else { high = middle }
+                }
+                end = low
+            }
+            guard end > from else { return (0, 0, 0) }
+            let length = offsets[end] - base
+            batch.bytes.withUnsafeBytes { bytes in
+                buffer.baseAddress!.copyMemory(from: bytes.baseAddress! + base, byteCount: length)
+            }
+            var sequence = firstSequence
+            for i in from..<end {
+                let at = offsets[i] - base
+                buffer.storeBytes(of: sequence, toByteOffset: at + 8, as: UInt32.self)
+                if acknowledge {
+                    let flags = buffer.loadUnaligned(fromByteOffset: at + 6, as: UInt16.self) | UInt16(NLM_F_ACK)
+                    buffer.storeBytes(of: flags, toByteOffset: at + 6, as: UInt16.self)
+                }
+                sequence &+= 1
+            }
+            return (end - from, length, offsets[end - 1] - base)
+        }
     }
 }
 

@@ -351,6 +351,66 @@ import Testing
         #expect(none == nil)
     }
 
+    /// The sending thread lays out an encoded batch's messages as a run (one copy, then the sequence numbers and
+    /// flags in place): the same bytes, count, length and last message as its messages written one by one, for
+    /// runs cut by the message limit, by the buffer's size (down to less than one message) and by the batch's end;
+    /// and with room to spare, the bytes libnl's requests give.
+    @Test func encodedRunsAreTheRequestsWrittenOneByOne() throws {
+        var requests: [IPVSRequest] = []
+        for s in Self.services {
+            requests += [.newService(s), .setService(s)]
+            for r in Self.servers { requests += [.newDestination(r, in: s), .deleteDestination(r, in: s)] }
+        }
+        requests += [.setConfig(IPVSTimeouts(tcp: 900, tcpFin: 120, udp: 300)), .zero(nil)]
+        let batch = IPVSEncodedBatch(requests, family: 0x1c, portID: 0x1234)
+        let encoded = EncodedMessages(batch: batch)
+        let oneByOne = RequestMessages(requests: requests)
+        var runs = 0
+        for from in [0, 1, requests.count / 2, requests.count - 1] {
+            // Room for exactly one or three messages, and a byte less.
+            let exact = [1, 3].filter { from + $0 <= requests.count }.map {
+                batch.offsets[from + $0] - batch.offsets[from]
+            }
+            for limit in [1, 3, requests.count] {
+                for room in [20, 150, 700, 1 << 16] + exact + exact.map({ $0 - 1 }) {
+                    for acknowledge in [false, true] {
+                        var ours = [UInt8](repeating: 0xAA, count: room)
+                        var theirs = ours
+                        let a = ours.withUnsafeMutableBytes {
+                            encoded.writeRun(
+                                from: from, limit: limit, into: $0, family: 0x1c, firstSequence: 41, portID: 0x1234,
+                                acknowledge: acknowledge)
+                        }
+                        // The messages one by one, each where it fits.
+                        var b = (count: 0, length: 0, lastOffset: 0)
+                        theirs.withUnsafeMutableBytes { buffer in
+                            while from + b.count < requests.count, b.count < limit {
+                                let written = encoded.write(
+                                    from + b.count, into: buffer, at: b.length, family: 0x1c,
+                                    sequence: 41 + UInt32(b.count), portID: 0x1234, acknowledge: acknowledge)
+                                guard let written else { break }
+                                b = (b.count + 1, b.length + written, b.length)
+                            }
+                        }
+                        let what = "from \(from) limit \(limit) room \(room) ack \(acknowledge)"
+                        #expect(a.count == b.count && a.length == b.length && a.lastOffset == b.lastOffset, "\(what)")
+                        #expect(ours[..<a.length] == theirs[..<b.length], "\(what)")
+                        if a.count > 0 { runs += 1 }
+                        guard room == 1 << 16 else { continue }
+                        var libnl = [UInt8](repeating: 0xAA, count: room)
+                        let c = libnl.withUnsafeMutableBytes {
+                            oneByOne.writeRun(
+                                from: from, limit: limit, into: $0, family: 0x1c, firstSequence: 41, portID: 0x1234,
+                                acknowledge: acknowledge)
+                        }
+                        #expect(c.count == a.count && libnl[..<c.length] == ours[..<a.length], "\(what)")
+                    }
+                }
+            }
+        }
+        #expect(runs > 50)
+    }
+
     @Test func withoutAcknowledgementOnlyTheFlagDiffers() throws {
         var buffer = [UInt8](repeating: 0, count: 512)
         let request = IPVSRequest.newDestination(Self.servers[0], in: Self.services[1])

@@ -51,6 +51,36 @@ struct AttributeWriter {
         body(&inner)
         put(type | Int32(NLA_F_NESTED), inner.bytes)
     }
+
+    /// The two statistics nests of `counters` (IPVS_STATS_ATTR_CONNS on), as ip_vs_genl_fill_stats and
+    /// ip_vs_genl_fill_stats64 write them: in `stats` only the byte counts are 64-bit, in `stats64` all of them.
+    mutating func counters(_ counters: [UInt64], stats: Int32, stats64: Int32) {
+        nest(stats) { s in
+            for (i, v) in counters.enumerated() {
+                let type = Int32(IPVS_STATS_ATTR_CONNS) + Int32(i)
+                if type == Int32(IPVS_STATS_ATTR_INBYTES) || type == Int32(IPVS_STATS_ATTR_OUTBYTES) {
+                    s.u64(type, v)
+                } else {
+                    s.u32(type, UInt32(v))
+                }
+            }
+        }
+        nest(stats64) { s in
+            for (i, v) in counters.enumerated() { s.u64(Int32(IPVS_STATS_ATTR_CONNS) + Int32(i), v) }
+        }
+    }
+
+    /// A reply of `command` carrying these attributes: netlink header (any family id, NLM_F_MULTI), genl header.
+    func message(command: UInt8, sequence: UInt32) -> [UInt8] {
+        let length = 16 + 4 + bytes.count
+        var m: [UInt8] = []
+        m += (0..<4).map { UInt8((UInt32(length) >> (8 * UInt32($0))) & 0xff) }
+        m += [0x42, 0x00, 0x02, 0x00]
+        m += (0..<4).map { UInt8((sequence >> (8 * UInt32($0))) & 0xff) }
+        m += [0, 0, 0, 0]
+        m += [command, 1, 0, 0]
+        return m + bytes
+    }
 }
 
 /// One IPVS_CMD_NEW_DEST reply (header included), as ip_vs_genl_fill_dest writes it.
@@ -76,28 +106,9 @@ func destinationReply(_ server: RealServer, sequence: UInt32, connections: UInt3
         d.u32(Int32(IPVS_DEST_ATTR_INACT_CONNS), connections / 2)
         d.u32(Int32(IPVS_DEST_ATTR_PERSIST_CONNS), 0)
         let counters: [UInt64] = [UInt64(connections), 7_000, 6_000, 900_000, 800_000, 1, 2, 3, 400, 500]
-        d.nest(Int32(IPVS_DEST_ATTR_STATS)) { s in
-            for (i, v) in counters.enumerated() {
-                let type = Int32(IPVS_STATS_ATTR_CONNS) + Int32(i)
-                if type == Int32(IPVS_STATS_ATTR_INBYTES) || type == Int32(IPVS_STATS_ATTR_OUTBYTES) {
-                    s.u64(type, v)
-                } else {
-                    s.u32(type, UInt32(v))
-                }
-            }
-        }
-        d.nest(Int32(IPVS_DEST_ATTR_STATS64)) { s in
-            for (i, v) in counters.enumerated() { s.u64(Int32(IPVS_STATS_ATTR_CONNS) + Int32(i), v) }
-        }
+        d.counters(counters, stats: Int32(IPVS_DEST_ATTR_STATS), stats64: Int32(IPVS_DEST_ATTR_STATS64))
     }
-    let length = 16 + 4 + a.bytes.count
-    var m: [UInt8] = []
-    m += (0..<4).map { UInt8((UInt32(length) >> (8 * UInt32($0))) & 0xff) }
-    m += [0x42, 0x00, 0x02, 0x00]  // type (any family id), NLM_F_MULTI
-    m += (0..<4).map { UInt8((sequence >> (8 * UInt32($0))) & 0xff) }
-    m += [0, 0, 0, 0]
-    m += [UInt8(IPVS_CMD_NEW_DEST), 1, 0, 0]
-    return m + a.bytes
+    return a.message(command: UInt8(IPVS_CMD_NEW_DEST), sequence: sequence)
 }
 
 // tools/bench/kernel-sync's table: service i TCP 10.16.(i / 250).(i % 250 + 1):80 wlc, destination j
@@ -225,28 +236,9 @@ func serviceReply(_ entry: IPVSServiceEntry, sequence: UInt32) -> [UInt8] {
         s.u32(Int32(IPVS_SVC_ATTR_TIMEOUT), 0)
         s.u32(Int32(IPVS_SVC_ATTR_NETMASK), UInt32.max)
         let counters: [UInt64] = [1, 7_000, 6_000, 900_000, 800_000, 1, 2, 3, 400, 500]
-        s.nest(Int32(IPVS_SVC_ATTR_STATS)) { t in
-            for (i, v) in counters.enumerated() {
-                let type = Int32(IPVS_STATS_ATTR_CONNS) + Int32(i)
-                if type == Int32(IPVS_STATS_ATTR_INBYTES) || type == Int32(IPVS_STATS_ATTR_OUTBYTES) {
-                    t.u64(type, v)
-                } else {
-                    t.u32(type, UInt32(v))
-                }
-            }
-        }
-        s.nest(Int32(IPVS_SVC_ATTR_STATS64)) { t in
-            for (i, v) in counters.enumerated() { t.u64(Int32(IPVS_STATS_ATTR_CONNS) + Int32(i), v) }
-        }
+        s.counters(counters, stats: Int32(IPVS_SVC_ATTR_STATS), stats64: Int32(IPVS_SVC_ATTR_STATS64))
     }
-    let length = 16 + 4 + a.bytes.count
-    var m: [UInt8] = []
-    m += (0..<4).map { UInt8((UInt32(length) >> (8 * UInt32($0))) & 0xff) }
-    m += [0x42, 0x00, 0x02, 0x00]
-    m += (0..<4).map { UInt8((sequence >> (8 * UInt32($0))) & 0xff) }
-    m += [0, 0, 0, 0]
-    m += [UInt8(IPVS_CMD_NEW_SERVICE), 1, 0, 0]
-    return m + a.bytes
+    return a.message(command: UInt8(IPVS_CMD_NEW_SERVICE), sequence: sequence)
 }
 var serviceReplies: [UInt8] = []
 var serviceOffsets: [Int] = []

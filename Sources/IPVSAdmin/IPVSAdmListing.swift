@@ -119,7 +119,7 @@ public struct IPVSAdmListing {
                     IPVSAdmSortOrder.serverOrder(UnsafeBufferPointer(keys), into: order, scratch: scratch)
                 }
                 let line = writeServiceLine(listing.entry, into: &out)
-                let plain = format.isDisjoint(with: Self.columnsBeyondPlain) && format.contains(.numeric)
+                let plain = writesPlainNumericLines
                 for i in order {
                     if plain && Self.writeNumericIPv4Line(d[i], into: &out) { continue }
                     writeDestination(
@@ -294,11 +294,7 @@ public struct IPVSAdmListing {
             out.append(UInt8(ascii: "\n"))
             return
         }
-        if format.isDisjoint(with: Self.columnsBeyondPlain), format.contains(.numeric),
-            Self.writeNumericIPv4Line(d, into: &out)
-        {
-            return
-        }
+        if writesPlainNumericLines, Self.writeNumericIPv4Line(d, into: &out) { return }
         out.append("  -> ")
         let nameStart = out.count
         IPVSAdmAddressText.appendAddressPort(
@@ -355,6 +351,9 @@ public struct IPVSAdmListing {
     static let columnsBeyondPlain: IPVSAdmFormat = [
         .rule, .stats, .rate, .thresholds, .persistentConnections, .tunnelInfo,
     ]
+
+    /// `-Ln` without other columns: its IPv4 server lines can take ``writeNumericIPv4Line(_:into:)``.
+    var writesPlainNumericLines: Bool { format.isDisjoint(with: Self.columnsBeyondPlain) && format.contains(.numeric) }
 
     /// A plain `-Ln` server line for an IPv4 server, the one line of a large listing: the same bytes as the general
     /// path (`"  -> %-28s %-7s %-6d %-10u %-10u\n"` with the address and port as the name), written into a run of

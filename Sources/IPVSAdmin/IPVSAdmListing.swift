@@ -365,7 +365,6 @@ public struct IPVSAdmListing {
         guard case .v4(let a) = d.server.address, d.server.weight >= 0, d.server.weight < 1_000_000 else {
             return false
         }
-        let address = a.value
         // Columns: "  -> " 0-4, name 5-32, method 34-40, weight 42-47, active 49-58, inactive 60-69, "\n" 70.
         out.reserve(72)
         let p = UnsafeMutableRawPointer(out.base + out.count)
@@ -373,20 +372,14 @@ public struct IPVSAdmListing {
         for offset in stride(from: 0, to: 72, by: 8) { p.storeBytes(of: spaces, toByteOffset: offset, as: UInt64.self) }
         p.storeBytes(of: UInt8(ascii: "-"), toByteOffset: 2, as: UInt8.self)
         p.storeBytes(of: UInt8(ascii: ">"), toByteOffset: 3, as: UInt8.self)
-        var at = IPVSAdmTextBuffer.storeOctet(UInt8(truncatingIfNeeded: address >> 24), p, 5)
-        p.storeBytes(of: UInt8(ascii: "."), toByteOffset: at, as: UInt8.self)
-        at = IPVSAdmTextBuffer.storeOctet(UInt8(truncatingIfNeeded: address >> 16), p, at + 1)
-        p.storeBytes(of: UInt8(ascii: "."), toByteOffset: at, as: UInt8.self)
-        at = IPVSAdmTextBuffer.storeOctet(UInt8(truncatingIfNeeded: address >> 8), p, at + 1)
-        p.storeBytes(of: UInt8(ascii: "."), toByteOffset: at, as: UInt8.self)
-        at = IPVSAdmTextBuffer.storeOctet(UInt8(truncatingIfNeeded: address), p, at + 1)
+        let at = IPVSAdmTextBuffer.storeDottedQuad(a.value, p, 5)
         p.storeBytes(of: UInt8(ascii: ":"), toByteOffset: at, as: UInt8.self)
-        _ = IPVSAdmTextBuffer.storeDecimal(UInt32(d.server.port), p, at + 1)
+        _ = IPVSAdmTextBuffer.storeDecimal(UInt64(d.server.port), p, at + 1)
         // " Masq   " and the others: the space before the method and its 7 columns, one store.
         p.storeBytes(of: forwardingColumn(d.server.forwarding), toByteOffset: 33, as: UInt64.self)
-        _ = IPVSAdmTextBuffer.storeDecimal(UInt32(d.server.weight), p, 42)
-        _ = IPVSAdmTextBuffer.storeDecimal(d.activeConnections, p, 49)
-        _ = IPVSAdmTextBuffer.storeDecimal(d.inactiveConnections, p, 60)
+        _ = IPVSAdmTextBuffer.storeDecimal(UInt64(d.server.weight), p, 42)
+        _ = IPVSAdmTextBuffer.storeDecimal(UInt64(d.activeConnections), p, 49)
+        _ = IPVSAdmTextBuffer.storeDecimal(UInt64(d.inactiveConnections), p, 60)
         p.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: 70, as: UInt8.self)
         out.count += 71
         return true

@@ -149,14 +149,7 @@ public struct IPVSAdmTextBuffer: ~Copyable {
             (base + count).initialize(repeating: UInt8(ascii: " "), count: width - digits)
             count += width - digits
         }
-        var v = value
-        var at = count + digits
-        repeat {
-            at -= 1
-            base[at] = UInt8(truncatingIfNeeded: v % 10) &+ UInt8(ascii: "0")
-            v /= 10
-        } while v != 0
-        count += digits
+        count = Self.storeDecimal(value, UnsafeMutableRawPointer(base), count)
     }
 
     /// `%d`.
@@ -195,25 +188,6 @@ public struct IPVSAdmTextBuffer: ~Copyable {
         padRight(from: start, to: width)
     }
 
-    /// One byte in decimal, into room already reserved (``appendNumeric(_:)``).
-    @inline(__always)
-    mutating func appendOctet(_ b: UInt8) {
-        let zero = UInt8(ascii: "0")
-        if b >= 100 {
-            base[count] = zero &+ b / 100
-            base[count &+ 1] = zero &+ b / 10 % 10
-            base[count &+ 2] = zero &+ b % 10
-            count += 3
-        } else if b >= 10 {
-            base[count] = zero &+ b / 10
-            base[count &+ 1] = zero &+ b % 10
-            count += 2
-        } else {
-            base[count] = zero &+ b
-            count += 1
-        }
-    }
-
     /// The decimal digits of `b` at `p + at`; returns the offset after them.
     @inline(__always)
     static func storeOctet(_ b: UInt8, _ p: UnsafeMutableRawPointer, _ at: Int) -> Int {
@@ -233,14 +207,27 @@ public struct IPVSAdmTextBuffer: ~Copyable {
         return at &+ 1
     }
 
-    /// The decimal digits of `value` at `p + at` (room for 10 is the caller's); returns the offset after them.
+    /// An IPv4 address (host order) as its dotted quad at `p + at` (room for 15 is the caller's); returns the
+    /// offset after it.
     @inline(__always)
-    static func storeDecimal(_ value: UInt32, _ p: UnsafeMutableRawPointer, _ at: Int) -> Int {
+    static func storeDottedQuad(_ v: UInt32, _ p: UnsafeMutableRawPointer, _ at: Int) -> Int {
+        var end = storeOctet(UInt8(truncatingIfNeeded: v >> 24), p, at)
+        p.storeBytes(of: UInt8(ascii: "."), toByteOffset: end, as: UInt8.self)
+        end = storeOctet(UInt8(truncatingIfNeeded: v >> 16), p, end &+ 1)
+        p.storeBytes(of: UInt8(ascii: "."), toByteOffset: end, as: UInt8.self)
+        end = storeOctet(UInt8(truncatingIfNeeded: v >> 8), p, end &+ 1)
+        p.storeBytes(of: UInt8(ascii: "."), toByteOffset: end, as: UInt8.self)
+        return storeOctet(UInt8(truncatingIfNeeded: v), p, end &+ 1)
+    }
+
+    /// The decimal digits of `value` at `p + at` (room for them is the caller's); returns the offset after them.
+    @inline(__always)
+    static func storeDecimal(_ value: UInt64, _ p: UnsafeMutableRawPointer, _ at: Int) -> Int {
         if value < 10 {
             p.storeBytes(of: UInt8(truncatingIfNeeded: value) &+ UInt8(ascii: "0"), toByteOffset: at, as: UInt8.self)
             return at &+ 1
         }
-        let end = at &+ digitCount(UInt64(value))
+        let end = at &+ digitCount(value)
         var v = value
         var i = end
         repeat {
@@ -272,17 +259,7 @@ public struct IPVSAdmTextBuffer: ~Copyable {
         case .v4(let a):
             // At most 15 bytes: room once, then each octet's digits without a division loop.
             reserve(16)
-            let v = a.value
-            appendOctet(UInt8(truncatingIfNeeded: v >> 24))
-            base[count] = UInt8(ascii: ".")
-            count += 1
-            appendOctet(UInt8(truncatingIfNeeded: v >> 16))
-            base[count] = UInt8(ascii: ".")
-            count += 1
-            appendOctet(UInt8(truncatingIfNeeded: v >> 8))
-            base[count] = UInt8(ascii: ".")
-            count += 1
-            appendOctet(UInt8(truncatingIfNeeded: v))
+            count = Self.storeDottedQuad(a.value, UnsafeMutableRawPointer(base), count)
         case .v6(let a):
             // The 16 bytes in network order, on the stack (IPv6Address.bytes is an Array).
             var raw = (a.high.bigEndian, a.low.bigEndian)

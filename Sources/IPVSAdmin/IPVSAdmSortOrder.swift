@@ -64,15 +64,8 @@ public enum IPVSAdmSortOrder {
     }
 
     /// ``mergeSort(_:by:)`` of the positions `0..<order.count`, written into `order` (uninitialised memory is
-    /// fine), with `scratch` (at least as long) as the merge's temporary: only indices move, nothing is allocated.
-    static func sortPositions(
-        _ order: UnsafeMutableBufferPointer<Int>, scratch: UnsafeMutableBufferPointer<Int>,
-        by compare: (Int, Int) -> Int32
-    ) {
-        withoutActuallyEscaping(compare) { sortPositions(order, scratch: scratch, ClosureComparison(body: $0)) }
-    }
-
-    /// ``sortPositions(_:scratch:by:)`` with a comparison the compiler sees (no closure call per comparison).
+    /// fine), with `scratch` (at least as long) as the merge's temporary: only indices move, nothing is allocated,
+    /// and the comparison is a type the compiler sees (no closure call per comparison).
     static func sortPositions<C: MergeComparison>(
         _ order: UnsafeMutableBufferPointer<Int>, scratch: UnsafeMutableBufferPointer<Int>, _ comparison: C
     ) where C.Element == Int {
@@ -83,7 +76,7 @@ public enum IPVSAdmSortOrder {
     }
 
     /// The order of real servers whose `ipvs_cmp_dests` keys are `keys`, as positions into `order` (see
-    /// ``sortPositions(_:scratch:by:)``).
+    /// ``sortPositions(_:scratch:_:)``).
     static func serverOrder(
         _ keys: UnsafeBufferPointer<ServerKey>, into order: UnsafeMutableBufferPointer<Int>,
         scratch: UnsafeMutableBufferPointer<Int>

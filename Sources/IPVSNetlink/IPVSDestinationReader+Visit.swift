@@ -23,27 +23,21 @@ extension IPVSDestinationReader {
         _ visit: (_ part: Int, _ index: Int, _ destinations: [IPVSDestinationEntry]) -> Void
     ) -> (failedAt: Int?, error: IPVSError?) {
         let claims = Claims(count: services.count)
-        if services.count < 64 {
-            while let index = claims.takeFront() {
-                do throws(IPVSError) { visit(0, index, try first.destinations(of: services[index])) } catch {
-                    return (index, error)
-                }
-            }
-            return (nil, nil)
-        }
         var front: (Int, IPVSError)?
         var back: (Int, IPVSError)?
-        inParallel(
-            {
-                while let index = claims.takeFront() {
-                    do throws(IPVSError) { visit(0, index, try self.first.destinations(of: services[index])) } catch {
-                        front = (index, error)
-                        claims.stopBack()
-                        return
-                    }
+        func fromTheFront() {
+            while let index = claims.takeFront() {
+                do throws(IPVSError) { visit(0, index, try self.first.destinations(of: services[index])) } catch {
+                    front = (index, error)
+                    claims.stopBack()
+                    return
                 }
-            },
-            {
+            }
+        }
+        if services.count < 64 {
+            fromTheFront()
+        } else {
+            inParallel(fromTheFront) {
                 // On an error the back stays at the failed service: part 0 goes on up to it.
                 while let index = claims.takeBack() {
                     do throws(IPVSError) { visit(1, index, try self.second.destinations(of: services[index])) } catch {
@@ -51,7 +45,8 @@ extension IPVSDestinationReader {
                         return
                     }
                 }
-            })
+            }
+        }
         if let (index, error) = front { return (index, error) }
         if let (index, error) = back { return (index, error) }
         return (nil, nil)

@@ -46,7 +46,8 @@ vm_apt_update() {
 vm_ensure_packages() {
     local wanted=("$@") missing=() installed p
     [ ${#wanted[@]} -gt 0 ] || wanted=("${VM_PACKAGES[@]}")
-    installed=$'\n'$(dpkg-query -W -f='${Package} ${Status}\n' "${wanted[@]}" 2>/dev/null)$'\n'
+    # dpkg-query exits 1 when a package is unknown to dpkg (never installed on this machine): not an error here.
+    installed=$'\n'$(dpkg-query -W -f='${Package} ${Status}\n' "${wanted[@]}" 2>/dev/null || true)$'\n'
     for p in "${wanted[@]}"; do
         [[ $installed == *$'\n'"$p install ok installed"$'\n'* ]] || missing+=("$p")
     done

@@ -88,32 +88,46 @@ public struct IPVSAdmRestoreSimulation: Sendable {
         acceptsDestination: (IPAddress) -> Bool = isUnicast
     ) -> IPVSAdmRestoreSimulation {
         var result = IPVSAdmRestoreSimulation(table: table)
-        // Line numbers: count newlines as the reader consumes lines (it skips empty ones).
-        let lines = input.split(separator: "\n", omittingEmptySubsequences: false)
-        var lineNumber = 0
+        var working = WorkingTable(table)
         var reader = IPVSAdmRestoreReader(input)
-        while let words = reader.nextLine() {
-            lineNumber += 1
-            // Match the reader's line with the next input line that holds these words.
-            while lineNumber <= lines.count && !sameWords(lines[lineNumber - 1], words) { lineNumber += 1 }
-            if words.isEmpty { continue }
-            let invocation: IPVSAdmInvocation
-            do throws(IPVSAdmExit) {
-                invocation = try IPVSAdmParser.parse(
-                    [program] + words, readingRestore: true, posixlyCorrect: posixlyCorrect)
-            } catch {
-                result.standardOutput += error.standardOutput
-                result.standardError += error.standardError
-                result.steps.append(Step(line: lineNumber, words: words, change: nil,
-                                         standardError: error.standardError, status: error.status))
-                result.status = error.status
-                if error.endsProcess {
-                    result.endedAt = lineNumber
-                    return result
+        // The reader takes one line, up to and including its newline, per call: their count is the line number.
+        var lineNumber = 0
+        while true {
+            let words: [String]
+            var invocation: IPVSAdmInvocation? = nil
+            if let line = reader.nextTerminatedLine() {
+                // A line `-S -n` writes is read from its bytes, as -R reads it (the very invocation the full
+                // parser gives; nil for anything else).
+                invocation = reader.bytes.withUnsafeBufferPointer {
+                    IPVSAdmRestoreFastPath.parse(UnsafeBufferPointer(rebasing: $0[line]))
                 }
-                continue
+                words = IPVSAdmRestoreReader.words(reader.bytes[line])
+            } else if let last = reader.nextLine() {
+                words = last
+            } else {
+                break
             }
-            let step = apply(invocation, to: &result.table, interfaceExists: interfaceExists,
+            lineNumber += 1
+            if words.isEmpty { continue }
+            if invocation == nil {
+                do throws(IPVSAdmExit) {
+                    invocation = try IPVSAdmParser.parse(
+                        [program] + words, readingRestore: true, posixlyCorrect: posixlyCorrect)
+                } catch {
+                    result.standardOutput += error.standardOutput
+                    result.standardError += error.standardError
+                    result.steps.append(Step(line: lineNumber, words: words, change: nil,
+                                             standardError: error.standardError, status: error.status))
+                    result.status = error.status
+                    if error.endsProcess {
+                        result.endedAt = lineNumber
+                        result.table = working.table
+                        return result
+                    }
+                    continue
+                }
+            }
+            let step = apply(invocation!, to: &working, interfaceExists: interfaceExists,
                              acceptsDestination: acceptsDestination)
             let message: String
             switch step {
@@ -130,12 +144,83 @@ public struct IPVSAdmRestoreSimulation: Sendable {
             }
             result.standardError += message
         }
+        result.table = working.table
         return result
     }
 
-    static func sameWords(_ line: Substring, _ words: [String]) -> Bool {
-        line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).filter { $0 != "ipvsadm" }
-            .map(String.init) == words
+    /// The table while the lines are applied: each service in a slot of its own, found by its key through a
+    /// dictionary (looking each line's service up in a list made a dry run of 10 000 services quadratic: 38 s in
+    /// the kernel VM). A deleted service leaves its slot empty, so that the others keep theirs; the slots are
+    /// compacted once half of them are empty.
+    struct WorkingTable {
+        private var slots: [IPVSSimulatedTable.Service?]
+        private var positions: [ServiceKey: Int] = [:]
+        /// Slots not empty.
+        private var live = 0
+        /// The table given held a key twice (a dump taken while another process changed the table can): a removal
+        /// then indexes the slots again, so that the other service with that key is found.
+        private var repeated = false
+        var timeouts: IPVSTimeouts
+        var daemons: [IPVSSyncDaemon]
+
+        init(_ table: IPVSSimulatedTable) {
+            slots = table.services
+            timeouts = table.timeouts
+            daemons = table.daemons
+            reindex()
+        }
+
+        /// The table, services in the order they were read or added.
+        var table: IPVSSimulatedTable { IPVSSimulatedTable(services: services, timeouts: timeouts, daemons: daemons) }
+
+        /// The services held, in order.
+        var services: [IPVSSimulatedTable.Service] { slots.compactMap { $0 } }
+
+        /// The slot of the service with this key (the first one, should the table given hold a key twice).
+        func slot(of key: ServiceKey) -> Int? { positions[key] }
+
+        subscript(slot: Int) -> IPVSSimulatedTable.Service {
+            get { slots[slot]! }
+            _modify { yield &slots[slot]! }
+        }
+
+        mutating func append(_ service: IPVSSimulatedTable.Service) {
+            positions[service.service.key] = slots.count
+            slots.append(service)
+            live += 1
+        }
+
+        mutating func remove(slot: Int) -> IPVSSimulatedTable.Service {
+            let removed = slots[slot]!
+            slots[slot] = nil
+            positions[removed.service.key] = nil
+            live -= 1
+            if slots.count >= 64 && live < slots.count / 2 {
+                slots.removeAll { $0 == nil }
+                reindex()
+            } else if repeated {
+                reindex()
+            }
+            return removed
+        }
+
+        mutating func removeAll() {
+            slots.removeAll()
+            positions.removeAll()
+            live = 0
+            repeated = false
+        }
+
+        private mutating func reindex() {
+            positions.removeAll(keepingCapacity: true)
+            live = 0
+            repeated = false
+            for (i, service) in slots.enumerated() {
+                guard let key = service?.service.key else { continue }
+                live += 1
+                if positions[key] == nil { positions[key] = i } else { repeated = true }
+            }
+        }
     }
 
     enum Outcome {
@@ -145,22 +230,23 @@ public struct IPVSAdmRestoreSimulation: Sendable {
 
     /// One command against the simulated table, with the errno the kernel would return, checked in the order
     /// ip_vs_ctl.c checks (`ip_vs_genl_set_cmd`: the service lookup first, then the command's own checks).
-    static func apply(_ invocation: IPVSAdmInvocation, to table: inout IPVSSimulatedTable,
+    static func apply(_ invocation: IPVSAdmInvocation, to table: inout WorkingTable,
                       interfaceExists: (String) -> Bool, acceptsDestination: (IPAddress) -> Bool) -> Outcome {
         let a = invocation.service
         switch invocation.command {
         case .list, .save: return .success(.nothing("a listing (not printed in a dry run)"))
         case .restore: return .success(.nothing("a restore (reads the rest of the input, which is used up)"))
         case .flush:
-            let count = table.services.reduce(0) { $0 + $1.destinations.count }
-            let n = table.services.count
-            table.services.removeAll()
+            let services = table.services
+            let count = services.reduce(0) { $0 + $1.destinations.count }
+            let n = services.count
+            table.removeAll()
             return .success(.flush(services: n, destinations: count))
         case .addService, .editService:
             let edit = invocation.command == .editService
             let function: IPVSAdmErrorText.Function = edit ? .editService : .addService
             let service = a.virtualService
-            let index = table.index(of: service.key)
+            let index = table.slot(of: service.key)
             if edit && index == nil { return .failure(function, ESRCH) }
             if !edit && index != nil { return .failure(function, EEXIST) }
             // ip_vs_add_service / ip_vs_edit_service: the scheduler, then the persistence engine.
@@ -174,26 +260,26 @@ public struct IPVSAdmRestoreSimulation: Sendable {
                 return .failure(function, EINVAL)
             }
             if let index {
-                let old = table.services[index].service
-                table.services[index].service = service
+                let old = table[index].service
+                table[index].service = service
                 return .success(.editService(from: old, to: service))
             }
-            table.services.append(IPVSSimulatedTable.Service(service))
+            table.append(IPVSSimulatedTable.Service(service))
             return .success(.addService(service))
         case .deleteService:
-            guard let index = table.index(of: a.virtualService.key) else { return .failure(.deleteService, ESRCH) }
-            return .success(.deleteService(table.services.remove(at: index)))
+            guard let index = table.slot(of: a.virtualService.key) else { return .failure(.deleteService, ESRCH) }
+            return .success(.deleteService(table.remove(slot: index)))
         case .addServer, .editServer, .deleteServer:
             let function: IPVSAdmErrorText.Function =
                 invocation.command == .addServer ? .addDestination
                 : invocation.command == .editServer ? .editDestination : .deleteDestination
             let key = a.virtualService.key
-            guard let index = table.index(of: key) else { return .failure(function, ESRCH) }
+            guard let index = table.slot(of: key) else { return .failure(function, ESRCH) }
             let server = invocation.server.realServer
-            let position = table.services[index].destinations.firstIndex { $0.key == server.key }
+            let position = table[index].destinations.firstIndex { $0.key == server.key }
             if invocation.command == .deleteServer {
                 guard let position else { return .failure(function, ENOENT) }
-                let removed = table.services[index].destinations.remove(at: position)
+                let removed = table[index].destinations.remove(at: position)
                 return .success(.deleteDestination(key, removed))
             }
             // ip_vs_add_dest / ip_vs_edit_dest: weight, thresholds, then the lookup.
@@ -201,14 +287,14 @@ public struct IPVSAdmRestoreSimulation: Sendable {
             if server.lowerThreshold > server.upperThreshold { return .failure(function, ERANGE) }
             if invocation.command == .editServer {
                 guard let position else { return .failure(function, ENOENT) }
-                let old = table.services[index].destinations[position]
-                table.services[index].destinations[position] = server
+                let old = table[index].destinations[position]
+                table[index].destinations[position] = server
                 return .success(.editDestination(key, from: old, to: server))
             }
             if position != nil { return .failure(function, EEXIST) }
             // ip_vs_new_dest: the address must be unicast.
             if !acceptsDestination(server.address) { return .failure(function, EINVAL) }
-            table.services[index].destinations.insert(server, at: 0)
+            table[index].destinations.insert(server, at: 0)
             return .success(.addDestination(key, server))
         case .setTimeouts:
             let t = invocation.timeouts
@@ -223,7 +309,7 @@ public struct IPVSAdmRestoreSimulation: Sendable {
             let named = a.firewallMark != 0 || a.port != 0 || (a.address.map { !unspecified.contains($0) } ?? false)
             if named {
                 let key = a.virtualService.key
-                guard table.index(of: key) != nil else { return .failure(.zeroService, ESRCH) }
+                guard table.slot(of: key) != nil else { return .failure(.zeroService, ESRCH) }
                 return .success(.zero(key))
             }
             return .success(.zero(nil))
@@ -270,32 +356,32 @@ public struct IPVSAdmRestoreSimulation: Sendable {
 
     /// The plan: one line per input line that changes something or fails, then a summary.
     public func plan(resolver: any IPVSAdmNameResolver = SystemNameResolver()) -> String {
-        var out = ""
+        var out = IPVSAdmTextBuffer(capacity: 64 * steps.count + 256)
+        var scratch = IPVSAdmTextBuffer(capacity: 512)
         var changes = 0
         var failures = 0
         let listing = IPVSAdmListing(format: [.rule, .numeric], resolver: resolver)
         for step in steps {
-            let prefix = "line \(step.line): "
+            out.append("line ")
+            out.appendDecimal(UInt64(step.line))
+            out.append(": ")
             guard let change = step.change else {
                 failures += 1
                 let why = step.standardError.split(separator: "\n").first.map(String.init) ?? "refused"
-                out += prefix + "fails (status \(step.status)): \(why)\n"
+                out.append("fails (status \(step.status)): \(why)\n")
                 continue
             }
-            switch change {
-            case .nothing(let why):
-                out += prefix + "no change: \(why)\n"
-                continue
-            default: changes += 1
-            }
-            out += prefix + Self.describe(change, listing) + "\n"
+            if case .nothing = change {} else { changes += 1 }
+            Self.describe(change, listing, into: &out, scratch: &scratch)
+            out.append("\n")
         }
         if let endedAt {
-            out += "line \(endedAt) ends the restore: the lines after it are not read\n"
+            out.append("line \(endedAt) ends the restore: the lines after it are not read\n")
         }
-        out += "dry run: \(changes) change\(changes == 1 ? "" : "s"), \(failures) failing line"
-            + "\(failures == 1 ? "" : "s"), exit status \(status); nothing was changed\n"
-        return out
+        out.append(
+            "dry run: \(changes) change\(changes == 1 ? "" : "s"), \(failures) failing line"
+                + "\(failures == 1 ? "" : "s"), exit status \(status); nothing was changed\n")
+        return out.string
     }
 
     /// The simulated table after the restore, exactly as `ipvsadm -Sn` would list it from the kernel.
@@ -307,57 +393,97 @@ public struct IPVSAdmRestoreSimulation: Sendable {
                                  statistics: IPVSStatistics()),
                 s.destinations.map { IPVSDestinationEntry(server: $0) })
         }
-        return listing.sortedServices(services).map { listing.service($0) }.joined()
+        var out = IPVSAdmTextBuffer(capacity: 64 * (services.count + table.services.reduce(0) {
+            $0 + $1.destinations.count
+        }) + 256)
+        for service in listing.sortedServices(services) { listing.write(service, into: &out) }
+        return out.string
     }
 
-    static func describe(_ change: IPVSSimulatedChange, _ listing: IPVSAdmListing) -> String {
-        func service(_ s: VirtualService) -> String {
+    /// One change of the plan, its rules as `ipvsadm -Sn` writes them (`-A …` for a service, `-a …` for a server),
+    /// written into `out`; `scratch` holds the rule lines on the way.
+    static func describe(
+        _ change: IPVSSimulatedChange, _ listing: IPVSAdmListing, into out: inout IPVSAdmTextBuffer,
+        scratch: inout IPVSAdmTextBuffer
+    ) {
+        /// `-A …` of the service, into `scratch` (no newline).
+        func serviceRule(_ s: VirtualService) {
+            scratch.removeAll()
             let entry = IPVSServiceEntry(service: s, kernelFlags: s.flags, statistics: IPVSStatistics())
-            return String(listing.service(IPVSAdmServiceListing(entry, [])).dropLast())
+            listing.write(entry, sortedDestinations: [], into: &scratch)
+            scratch.cut(from: 0, to: scratch.count - 1)
         }
-        func destination(_ key: ServiceKey, _ d: RealServer) -> String {
-            let s = VirtualService(key)
-            let entry = IPVSServiceEntry(service: s, kernelFlags: [], statistics: IPVSStatistics())
-            let lines = listing.service(IPVSAdmServiceListing(entry, [IPVSDestinationEntry(server: d)]))
-                .split(separator: "\n")
-            return lines.count > 1 ? String(lines[1]) : "-a \(key) -r \(d.key)"
+        /// `-a …` of the server, into `scratch` after its service's line (no newline); returns where it starts.
+        func serverRule(_ key: ServiceKey, _ d: RealServer) -> Int {
+            scratch.removeAll()
+            let entry = IPVSServiceEntry(service: VirtualService(key), kernelFlags: [], statistics: IPVSStatistics())
+            listing.write(entry, sortedDestinations: [IPVSDestinationEntry(server: d)], into: &scratch)
+            scratch.cut(from: 0, to: scratch.count - 1)
+            return scratch.withUnsafeBytes { $0.firstIndex(of: UInt8(ascii: "\n"))! + 1 }
+        }
+        /// `scratch` from its byte `from` on (past a rule's `-A ` or `-a `).
+        func appendRule(from offset: Int = 0) {
+            scratch.withUnsafeBytes { out.append(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
         }
         switch change {
-        case .addService(let s): return "add service     \(service(s))"
+        case .addService(let s):
+            out.append("add service     ")
+            serviceRule(s)
+            appendRule()
         case .editService(let from, let to):
-            return "edit service    \(service(to).replacingFirst("-A ", with: "-E "))  (was: "
-                + "\(service(from).replacingFirst("-A ", with: "")))"
+            out.append("edit service    -E ")
+            serviceRule(to)
+            appendRule(from: 3)
+            out.append("  (was: ")
+            serviceRule(from)
+            appendRule(from: 3)
+            out.append(")")
         case .deleteService(let s):
-            let n = s.destinations.count
             // "-A -t 10.0.0.1:80 -s rr -p 60" → "-D -t 10.0.0.1:80  (was: -s rr -p 60, with 2 real servers)".
-            let words = service(s.service).split(separator: " ").dropFirst()
-            let name = words.prefix { $0 != "-s" }.joined(separator: " ")
-            let rest = words.drop { $0 != "-s" }.joined(separator: " ")
-            return "delete service  -D \(name)  (was: \(rest), with \(n) real server\(n == 1 ? "" : "s"))"
-        case .addDestination(let key, let d): return "add server      \(destination(key, d))"
+            let n = s.destinations.count
+            serviceRule(s.service)
+            let scheduler = scratch.withUnsafeBytes { rule in
+                var i = 3
+                while i + 3 < rule.count
+                    && !(rule[i] == 0x20 && rule[i + 1] == UInt8(ascii: "-") && rule[i + 2] == UInt8(ascii: "s")
+                        && rule[i + 3] == 0x20)
+                {
+                    i += 1
+                }
+                return i
+            }
+            out.append("delete service  -D ")
+            scratch.withUnsafeBytes { rule in
+                out.append(UnsafeRawBufferPointer(rebasing: rule[3..<scheduler]))
+                out.append("  (was: ")
+                if scheduler < rule.count { out.append(UnsafeRawBufferPointer(rebasing: rule[(scheduler + 1)...])) }
+            }
+            out.append(", with \(n) real server\(n == 1 ? "" : "s"))")
+        case .addDestination(let key, let d):
+            out.append("add server      ")
+            appendRule(from: serverRule(key, d))
         case .editDestination(let key, let from, let to):
-            return "edit server     \(destination(key, to).replacingFirst("-a ", with: "-e "))  (was: "
-                + "\(destination(key, from).replacingFirst("-a ", with: "")))"
+            out.append("edit server     -e ")
+            appendRule(from: serverRule(key, to) + 3)
+            out.append("  (was: ")
+            appendRule(from: serverRule(key, from) + 3)
+            out.append(")")
         case .deleteDestination(let key, let d):
-            return "delete server   \(destination(key, d).replacingFirst("-a ", with: "-d "))"
+            out.append("delete server   -d ")
+            appendRule(from: serverRule(key, d) + 3)
         case .flush(let services, let destinations):
-            return "flush           removes \(services) service\(services == 1 ? "" : "s") and \(destinations) "
-                + "real server\(destinations == 1 ? "" : "s")"
+            out.append(
+                "flush           removes \(services) service\(services == 1 ? "" : "s") and \(destinations) "
+                    + "real server\(destinations == 1 ? "" : "s")")
         case .setTimeouts(let from, let to):
-            return "set timeouts    tcp \(to.tcp) tcpfin \(to.tcpFin) udp \(to.udp)  (was: tcp \(from.tcp) "
-                + "tcpfin \(from.tcpFin) udp \(from.udp))"
-        case .zero(let key): return "zero counters   \(key.map { "\($0)" } ?? "of every service")"
-        case .startDaemon(let d): return "start daemon    \(d.role) on \(d.interface) syncid \(d.syncID)"
-        case .stopDaemon(let role): return "stop daemon     \(role)"
-        case .nothing(let why): return "no change: \(why)"
+            out.append(
+                "set timeouts    tcp \(to.tcp) tcpfin \(to.tcpFin) udp \(to.udp)  (was: tcp \(from.tcp) "
+                    + "tcpfin \(from.tcpFin) udp \(from.udp))")
+        case .zero(let key): out.append("zero counters   \(key.map { "\($0)" } ?? "of every service")")
+        case .startDaemon(let d): out.append("start daemon    \(d.role) on \(d.interface) syncid \(d.syncID)")
+        case .stopDaemon(let role): out.append("stop daemon     \(role)")
+        case .nothing(let why): out.append("no change: \(why)")
         }
-    }
-}
-
-extension String {
-    /// `self` with its prefix `a` replaced by `b` (the rule texts all start with their command switch).
-    fileprivate func replacingFirst(_ a: String, with b: String) -> String {
-        hasPrefix(a) ? b + dropFirst(a.count) : self
     }
 }
 

@@ -58,12 +58,15 @@ extension Session {
         }
     }
 
-    /// The live configuration: services with their destinations in kernel list order, timeouts, daemons.
+    /// The live configuration: services with their destinations in kernel list order, timeouts, daemons. The
+    /// destinations are read as `-L` reads them, two services' dumps at a time (``IPVSDestinationReader``).
     mutating func liveTable() throws(IPVSError) -> IPVSSimulatedTable {
-        var services: [IPVSSimulatedTable.Service] = []
-        for entry in try handle.services() {
-            let destinations = try handle.destinations(of: entry.service).map(\.server)
-            services.append(IPVSSimulatedTable.Service(entry.service, destinations: destinations))
+        let entries = try handle.services(readsStatistics: false)
+        let reader = try IPVSDestinationReader(familyID: handle.familyID, readsStatistics: false)
+        let (dumped, error) = reader.destinations(of: entries.map(\.service))
+        if let error { throw error }
+        let services = zip(entries, dumped).map { entry, destinations in
+            IPVSSimulatedTable.Service(entry.service, destinations: destinations.map(\.server))
         }
         return IPVSSimulatedTable(services: services, timeouts: try handle.timeouts(), daemons: try handle.daemons())
     }

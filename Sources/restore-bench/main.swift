@@ -19,6 +19,7 @@ var services = 10_000
 var destinations = 10
 var rounds = 5
 var fastOnly = false
+var dryRunOnly = false
 var arguments = CommandLine.arguments.dropFirst()
 while let option = arguments.popFirst() {
     switch option {
@@ -27,8 +28,12 @@ while let option = arguments.popFirst() {
     case "--rounds": rounds = Int(arguments.popFirst() ?? "") ?? rounds
     // Only the fast path, `--rounds` times, nothing printed: for a profiler.
     case "--fast-only": fastOnly = true
+    // Only the dry run's simulation, `--rounds` times, its two parts' times printed.
+    case "--dry-run-only": dryRunOnly = true
     default:
-        fail("usage: restore-bench [--services N] [--destinations N] [--rounds N] [--fast-only]\n", status: 2)
+        fail(
+            "usage: restore-bench [--services N] [--destinations N] [--rounds N] [--fast-only | --dry-run-only]\n",
+            status: 2)
     }
 }
 
@@ -72,6 +77,28 @@ func readOriginal() -> ([IPVSRequest], Duration) {
 
 func seconds(_ d: Duration) -> Double {
     Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+}
+
+// `ipvsctl -R --dry-run` of the same script against an empty table: the simulation, its plan and the rules after.
+/// Best of the rounds; the output's size in `outputBytes`.
+@MainActor func measureDryRun(outputBytes: inout Int) -> Duration {
+    (0..<rounds).map { _ in
+        let clock = ContinuousClock()
+        let start = clock.now
+        let simulation = IPVSAdmRestoreSimulation.simulate(script, program: "ipvsctl", table: IPVSSimulatedTable())
+        let simulated = clock.now - start
+        outputBytes = simulation.plan().utf8.count + simulation.resultingRules().utf8.count
+        if dryRunOnly { print("simulate \(simulated), plan and rules \(clock.now - start - simulated)") }
+        guard simulation.status == 0, simulation.steps.count == lineCount else {
+            fail("restore-bench: the dry run refused a line or lost one\n")
+        }
+        return clock.now - start
+    }.min()!
+}
+var dryRunBytes = 0
+if dryRunOnly {
+    _ = measureDryRun(outputBytes: &dryRunBytes)
+    exit(0)
 }
 
 if fastOnly {
@@ -131,6 +158,9 @@ let listFormat = (0..<rounds).map { _ in
     return clock.now - start
 }.min()!
 
+
+let dryRun = measureDryRun(outputBytes: &dryRunBytes)
+
 let perLine = { (d: Duration) in seconds(d) * 1e9 / Double(lineCount) }
 print(
     "{\"lines\": \(lineCount), \"original_ns_per_line\": \(Int(perLine(original))), "
@@ -140,4 +170,5 @@ print(
         + "\"encode_ns_per_line\": \(Int(perLine(encode))), \"full_parser_s\": \(seconds(full)), "
         + "\"fast_path_s\": \(seconds(fast)), \"encode_s\": \(seconds(encode)), "
         + "\"list_format_ns_per_line\": \(Int(perLine(listFormat))), \"list_format_s\": \(seconds(listFormat)), "
-        + "\"list_bytes\": \(listBytes / rounds)}")
+        + "\"list_bytes\": \(listBytes / rounds), \"dry_run_ns_per_line\": \(Int(perLine(dryRun))), "
+        + "\"dry_run_s\": \(seconds(dryRun)), \"dry_run_output_bytes\": \(dryRunBytes)}")

@@ -97,7 +97,7 @@ let package = Package(
         // A drop-in replacement for ipvsadm.
         .executableTarget(
             name: "ipvsctl",
-            dependencies: ["IPVSAdmin", "IPVSCore", "IPVSNetlink", "IPVSTap"],
+            dependencies: ["IPVSAdmin", "IPVSCore", "IPVSNetlink", "IPVSTap", "CIPVSLinux"],
             path: "Sources/ipvsctl",
             swiftSettings: strictSettings
         ),

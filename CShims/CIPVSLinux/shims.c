@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <sched.h>
 #include <linux/capability.h>
 #include <string.h>
@@ -50,4 +51,10 @@ int CIPVSLinux_receive_two(int fd, void *first, void *second, unsigned size, int
     int received = recvmmsg(fd, headers, 2, flags | MSG_WAITFORONE, NULL);
     for (int i = 0; i < received; i++) lengths[i] = headers[i].msg_len;
     return received;
+}
+
+int CIPVSLinux_set_malloc_thresholds(int mmap_threshold, int trim_threshold) {
+    int mmap_taken = mallopt(M_MMAP_THRESHOLD, mmap_threshold);
+    int trim_taken = mallopt(M_TRIM_THRESHOLD, trim_threshold);
+    return mmap_taken == 1 && trim_taken == 1;
 }

@@ -434,6 +434,19 @@ enum IPVSMessageWriter {
     /// Room a destination nest needs at most (IPv6, every field).
     static let destinationNestSize = 104
 
+    /// The most bytes ``write(_:into:at:family:sequence:portID:acknowledge:)`` needs for `request`, the room it
+    /// asks beyond the message included (a request it encodes through libnl: a generous bound).
+    static func maximumSize(_ request: IPVSRequest) -> Int {
+        switch request.body {
+        case .none: return 20 + 20
+        case .service(let service, let keyOnly):
+            return 20 + serviceSize(service, keyOnly: keyOnly, request.schedulerName) + 4 + 20
+        case .destination(let service, _, _):
+            return 20 + serviceSize(service, keyOnly: true, nil) + 4 + destinationNestSize + 20
+        default: return 1024
+        }
+    }
+
     /// The IPVS_CMD_ATTR_DEST nest (libipvs `ipvs_nl_fill_dest_attr`'s layout).
     @inline(__always)
     static func putDestination(_ server: RealServer, keyOnly: Bool, _ w: inout Cursor) {
@@ -754,19 +767,55 @@ public struct IPVSEncodedBatch: Sendable {
     /// Encodes `requests` (changes only, as ``IPVSHandle/perform(batch:)-([IPVSRequest])``) for a handle's family
     /// and port id (``IPVSHandle/familyID``, ``IPVSHandle/portID``).
     public init(_ requests: [IPVSRequest], family: UInt16, portID: UInt32) {
+        self.init(requests, family: family, portID: portID, bound: IPVSMessageWriter.maximumSize)
+    }
+
+    /// `bound`: the room a request's message takes at most (a test gives too little, to take the other path).
+    init(_ requests: [IPVSRequest], family: UInt16, portID: UInt32, bound: (IPVSRequest) -> Int) {
         for (index, request) in requests.enumerated() {
             precondition(!request.isRead, "request \(index) of the batch reads (\(request.operation.rawValue))")
         }
         self.requests = requests
         self.family = family
         self.portID = portID
-        var bytes = [UInt8](repeating: 0, count: max(4096, requests.count * 128))
+        // Written in one piece of the size the messages can take at most, left uninitialized: only the bytes
+        // written are kept (a chunk of `-R` is 8192 messages; growing a guessed buffer copied them, and zeroing it
+        // first cost as much as writing them).
+        var room = 64
+        for request in requests { room += bound(request) }
         var offsets = [Int]()
         offsets.reserveCapacity(requests.count + 1)
+        var fits = true
+        let bytes = [UInt8](unsafeUninitializedCapacity: room) { buffer, initialized in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            var length = 0
+            for request in requests {
+                guard
+                    let written = IPVSMessageWriter.write(
+                        request, into: raw, at: length, family: family, sequence: 0, portID: portID,
+                        acknowledge: false)
+                else {
+                    fits = false
+                    break
+                }
+                offsets.append(length)
+                length += written
+            }
+            initialized = fits ? length : 0
+        }
+        if fits {
+            offsets.append(bytes.count)
+            self.bytes = bytes
+            self.offsets = offsets
+            return
+        }
+        // A message larger than its bound (none is): written again into a buffer that grows until it fits.
+        offsets.removeAll(keepingCapacity: true)
+        var grown = [UInt8](repeating: 0, count: max(4096, room))
         var length = 0
         for request in requests {
             while true {
-                let written = bytes.withUnsafeMutableBytes {
+                let written = grown.withUnsafeMutableBytes {
                     IPVSMessageWriter.write(
                         request, into: $0, at: length, family: family, sequence: 0, portID: portID, acknowledge: false)
                 }
@@ -775,13 +824,12 @@ public struct IPVSEncodedBatch: Sendable {
                     length += written
                     break
                 }
-                // Not enough room left (or one message larger than the whole buffer: IPVS's never are).
-                precondition(bytes.count < 1 << 30, "an IPVS request that does not fit 1 GiB")
-                bytes += [UInt8](repeating: 0, count: bytes.count)
+                precondition(grown.count < 1 << 30, "an IPVS request that does not fit 1 GiB")
+                grown += [UInt8](repeating: 0, count: grown.count)
             }
         }
         offsets.append(length)
-        self.bytes = bytes
+        self.bytes = Array(grown[..<length])
         self.offsets = offsets
     }
 }

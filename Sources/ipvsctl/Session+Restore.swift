@@ -1,3 +1,4 @@
+import CIPVSLinux
 import Glibc
 import IPVSAdmin
 import IPVSCore
@@ -22,6 +23,7 @@ extension Session {
     /// 10 000 × 10 lines (5.3 MB) took 0.35–0.5 s to come through a pipe in the kernel VM, time in which the kernel
     /// would otherwise wait.
     mutating func restore(program: String) -> Int32 {
+        Self.keepLargeAllocationsInTheHeap()
         let pipeline = RestorePipeline(
             IPVSAdmRestoreInput(
                 reading: Self.readStandardInput, program: program, posixlyCorrect: Self.posixlyCorrect,
@@ -41,6 +43,17 @@ extension Session {
                 return result
             }
         }
+    }
+
+    /// Each chunk of a restore allocates its buffers anew (its requests, the encoded messages: 1–2 MiB) on the
+    /// reading thread, and the sending thread frees them. glibc maps every allocation above 128 KiB (at first) with
+    /// mmap and unmaps it when freed, so each chunk's pages faulted in again, were zeroed by the kernel, and each
+    /// unmap flushed the other CPU's TLB: in the kernel VM that was a fifth of the reading thread's time, and the
+    /// sending thread (where the kernel does the restore's work) ran slower beside it. Kept in the heap and not
+    /// trimmed, the memory freed by one chunk serves the next. ipvsctl is a command: it exits after the restore.
+    static func keepLargeAllocationsInTheHeap() {
+        // 32 MiB is the largest threshold glibc takes on 64-bit (HEAP_MAX_SIZE / 2).
+        _ = CIPVSLinux_set_malloc_thresholds(32 << 20, 256 << 20)
     }
 
     /// The next piece of stdin, as `-R` reads it (``IPVSAdmRestoreInput/Source``): 0 at its end or on an error.

@@ -351,6 +351,43 @@ import Testing
         #expect(none == nil)
     }
 
+    /// An encoded batch is written into room for each message's largest size: that bound holds for every kind of
+    /// request (long scheduler and engine names, IPv6, marks), and a batch whose bound falls short (given here)
+    /// is written again into a buffer that grows, with the same bytes.
+    @Test func encodedBatchesFitTheirBoundOrGrow() throws {
+        var requests: [IPVSRequest] = []
+        var services = Self.services
+        var engine = Self.services[0]
+        engine.flags.insert(.persistent)
+        engine.persistenceEngine = "sip"
+        services.append(engine)
+        for s in services {
+            requests += [.newService(s), .setService(s), .deleteService(s), .zero(s)]
+            var named = IPVSRequest.newService(s)
+            named.schedulerName = String(repeating: "x", count: 200)
+            requests.append(named)
+            for r in Self.servers {
+                requests += [.newDestination(r, in: s), .setDestination(r, in: s), .deleteDestination(r, in: s)]
+            }
+        }
+        requests += [.setConfig(IPVSTimeouts(tcp: 900, tcpFin: 120, udp: 300)), .zero(nil)]
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        for request in requests {
+            let length = try #require(
+                buffer.withUnsafeMutableBytes {
+                    IPVSMessageWriter.write(
+                        request, into: $0, at: 0, family: 0x1c, sequence: 1, portID: 2, acknowledge: false)
+                })
+            // The writer asks for 20 bytes of room beyond a message.
+            #expect(IPVSMessageWriter.maximumSize(request) >= length + 20, "\(request)")
+        }
+        let batch = IPVSEncodedBatch(requests, family: 0x1c, portID: 0x1234)
+        let grown = IPVSEncodedBatch(requests, family: 0x1c, portID: 0x1234, bound: { _ in 0 })
+        #expect(batch.bytes == grown.bytes && batch.offsets == grown.offsets)
+        #expect(batch.offsets.count == requests.count + 1 && batch.offsets.last == batch.bytes.count)
+        try Self.expectWritten(EncodedMessages(batch: grown), as: requests, firstSequence: 7) { $0 % 2 == 0 }
+    }
+
     /// The sending thread lays out an encoded batch's messages as a run (one copy, then the sequence numbers and
     /// flags in place): the same bytes, count, length and last message as its messages written one by one, for
     /// runs cut by the message limit, by the buffer's size (down to less than one message) and by the batch's end;

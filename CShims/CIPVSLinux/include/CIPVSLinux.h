@@ -26,4 +26,8 @@ int CIPVSLinux_set_effective_capability(int capability, int enabled);
 /// length). Returns how many were received, or -1 with errno set.
 int CIPVSLinux_receive_two(int fd, void *first, void *second, unsigned size, int flags, unsigned lengths[2]);
 
+/// Keeps large allocations in the heap: mallopt(M_MMAP_THRESHOLD, `mmap_threshold`) and mallopt(M_TRIM_THRESHOLD,
+/// `trim_threshold`) (malloc.h is not in the Glibc module). Returns 1 when glibc took both, 0 otherwise.
+int CIPVSLinux_set_malloc_thresholds(int mmap_threshold, int trim_threshold);
+
 #endif

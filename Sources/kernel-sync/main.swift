@@ -17,10 +17,14 @@
 // 4. Both ipvsctl commands also as an ipvsctl user types them, `ipvsctl --netns NAME …` (ipvsctl enters the namespace
 //    itself; ipvsadm cannot, so it runs under nsenter): the restore in a fresh namespace E right after D's, the
 //    listing right inside the nsenter ones. Reported beside the nsenter figures (ipvsctl_netns_*).
+// 5. The floor, in the same run: the raw-netlink C loader (tools/bench/netlink-reference/load.c) of the same table
+//    in a fresh namespace F right after E's restore, and the C reader (dump.c, two threads) of B's table right
+//    before and after `ipvsadm -Ln`; both timed as ipvsctl is (c_*: what any client could reach against ipvsadm
+//    on this VM today, and ipvsctl's time over theirs).
 // Prints one JSON line. Fresh namespaces matter: a flushed table keeps its destinations on a trash list that every
-// later add scans (ip_vs_ctl.c ip_vs_trash_get_dest). A and D (emptied) are deleted after ipvsadm's restore and C
-// after its load, each followed by a wait for the kernel to go idle, so that the reads run with nothing left of the
-// loads (an emptied namespace's trash timer walks its 100 000 destinations every 60 s).
+// later add scans (ip_vs_ctl.c ip_vs_trash_get_dest). A, D, E and F (emptied) are deleted after ipvsadm's restore
+// and C after its load, each followed by a wait for the kernel to go idle, so that the reads run with nothing left
+// of the loads (an emptied namespace's trash timer walks its 100 000 destinations every 60 s).
 import Foundation
 import Glibc
 import IPVSCore
@@ -229,27 +233,33 @@ if loadOnly {
     exit(0)
 }
 
-/// ipvsctl, built next to this program (tools/bench/kernel-sync builds both), copied to the VM's /tmp (tmpfs) and
-/// run from there. The VM mounts the repository without a page cache (tools/vm/init: 9p, read-write, uncached), so a
-/// program run from it reads every page it touches through emulated 9p at every start — ipvsctl's start took 4 s
-/// there, ipvsadm's 0.3 s from /usr/sbin (the host root, mounted cache=loose). Installed tools run from a local,
-/// cached file system; both run from one now.
-let ipvsctl: String = try {
+/// A program built next to this one (tools/bench/kernel-sync builds ipvsctl and the C references), copied to the
+/// VM's /tmp (tmpfs) and run from there. The VM mounts the repository without a page cache (tools/vm/init: 9p,
+/// read-write, uncached), so a program run from it reads every page it touches through emulated 9p at every start —
+/// ipvsctl's start took 4 s there, ipvsadm's 0.3 s from /usr/sbin (the host root, mounted cache=loose). Installed
+/// tools run from a local, cached file system; all run from one now.
+func installed(_ name: String) throws -> String {
     var buffer = [CChar](repeating: 0, count: 4096)
     let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     let exe = String(decoding: buffer[..<max(0, n)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    let built = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("ipvsctl").path
-    guard access(built, X_OK) == 0 else { throw Failure(description: "no ipvsctl next to kernel-sync: \(built)") }
-    let installed = "/tmp/kernel-sync-ipvsctl-\(getpid())/ipvsctl"
+    let built = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent(name).path
+    guard access(built, X_OK) == 0 else { throw Failure(description: "no \(name) next to kernel-sync: \(built)") }
+    let installed = "/tmp/kernel-sync-\(getpid())/\(name)"
     try? FileManager.default.removeItem(atPath: installed)
     try FileManager.default.createDirectory(
         atPath: URL(fileURLWithPath: installed).deletingLastPathComponent().path, withIntermediateDirectories: true)
     try FileManager.default.copyItem(atPath: built, toPath: installed)
     guard chmod(installed, 0o755) == 0, access(installed, X_OK) == 0 else {
-        throw Failure(description: "cannot install ipvsctl as \(installed)")
+        throw Failure(description: "cannot install \(name) as \(installed)")
     }
     return installed
-}()
+}
+let ipvsctl = try installed("ipvsctl")
+/// The floor: raw-netlink C clients (tools/bench/netlink-reference/load.c and dump.c) that parse, decode and print
+/// nothing — the kernel's cost plus the least any client adds. Timed the same way as ipvsctl (a process under
+/// nsenter, end to end), in the same run, their ratios say what this VM's kernel allows against ipvsadm today.
+let cLoad = try installed("c-load")
+let cDump = try installed("c-dump")
 
 let ip = try tool("ip")
 let nsenter = try tool("nsenter")
@@ -268,11 +278,13 @@ let nsB = "ks-ipvsadm-\(suffix)"
 let nsC = "ks-mirror2-\(suffix)"
 let nsD = "ks-ipvsctl-\(suffix)"
 let nsE = "ks-ipvsctl-netns-\(suffix)"
+let nsF = "ks-c-load-\(suffix)"
 try run(ip, ["netns", "add", nsA])
 try run(ip, ["netns", "add", nsB])
 try run(ip, ["netns", "add", nsC])
 try run(ip, ["netns", "add", nsD])
 try run(ip, ["netns", "add", nsE])
+try run(ip, ["netns", "add", nsF])
 // Loopback up: until a namespace has a local routing table the kernel refuses every IPv4 destination as not unicast
 // (ip_vs_ctl.c ip_vs_new_dest → inet_addr_type, which answers RTN_BROADCAST without a table).
 try run(ip, ["-n", nsA, "link", "set", "lo", "up"])
@@ -280,7 +292,9 @@ try run(ip, ["-n", nsB, "link", "set", "lo", "up"])
 try run(ip, ["-n", nsC, "link", "set", "lo", "up"])
 try run(ip, ["-n", nsD, "link", "set", "lo", "up"])
 try run(ip, ["-n", nsE, "link", "set", "lo", "up"])
+try run(ip, ["-n", nsF, "link", "set", "lo", "up"])
 defer {
+    _ = try? run(ip, ["netns", "delete", nsF])
     _ = try? run(ip, ["netns", "delete", nsE])
     _ = try? run(ip, ["netns", "delete", nsD])
     _ = try? run(ip, ["netns", "delete", nsA])
@@ -364,6 +378,13 @@ progress("settled in \(settle()); ipvsctl --netns -R next")
 let ctlNetnsRestoreTime = try run(ipvsctl, ["--netns", nsE, "-R"], input: script.data(using: .utf8)!)
 progress("ipvsctl --netns -R took \(ctlNetnsRestoreTime)")
 let tableE = try readAndEmpty(nsE)
+// The floor: the C loader of the same table in a fresh namespace F, like D and E.
+progress("settled in \(settle()); the C loader next")
+let cRestoreTime = try run(
+    nsenter, ["--net=/run/netns/\(nsF)", "--", cLoad, "\(serviceCount)", "\(destinationsPerService)"],
+    output: "/tmp/kernel-sync-c-load")
+progress("the C loader took \(cRestoreTime)")
+let tableF = try readAndEmpty(nsF)
 // Side B: ipvsadm, and our client on ipvsadm's table.
 progress("settled in \(settle()); ipvsadm -R next")
 let restoreTime = try run(nsenter, ["--net=/run/netns/\(nsB)", "--", ipvsadm, "-R"], input: script.data(using: .utf8)!)
@@ -375,6 +396,7 @@ progress("ipvsadm -R took \(restoreTime)")
 try retire(nsA)
 try retire(nsD)
 try retire(nsE)
+try retire(nsF)
 progress("settled in \(settle()); the second mirror load next")
 let secondLoadTime = try {
     let second = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsC)", timeout: .seconds(120))
@@ -388,7 +410,8 @@ try retire(nsC)
 // The emulated VM shares its host: its speed drifts over minutes. Our dump is timed right before and right after
 // `ipvsadm -Ln`, and the ratio taken against their mean.
 // `ipvsctl -Ln` is timed the same way, end to end, first and last, and so is `ipvsctl --netns B -Ln` (ipvsctl
-// entering the namespace itself) inside them: ctl, ctl --netns, mirror read, ipvsadm, mirror read, ctl --netns, ctl.
+// entering the namespace itself) inside them, and the C reader right around ipvsadm's: ctl, ctl --netns, mirror read,
+// C read, ipvsadm, C read, mirror read, ctl --netns, ctl.
 let reader = try KernelMirror(scope: scope, networkNamespace: "/run/netns/\(nsB)", timeout: .seconds(120))
 progress("memory before the listings: \(memoryLine())")
 let ctlListBefore = try run(
@@ -398,9 +421,13 @@ let ctlNetnsListBefore = try run(ipvsctl, ["--netns", nsB, "-Ln"], output: "/tmp
 progress("ipvsctl --netns -Ln took \(ctlNetnsListBefore)")
 let (tableB, dumpBefore) = try measure { try reader.read() }
 progress("our read of ipvsadm's table took \(dumpBefore)")
+let cListBefore = try run(nsenter, ["--net=/run/netns/\(nsB)", "--", cDump, "2"], output: "/tmp/kernel-sync-c-dump")
+progress("the C reader took \(cListBefore)")
 let listTime = try run(
     nsenter, ["--net=/run/netns/\(nsB)", "--", ipvsadm, "-Ln"], output: "/tmp/kernel-sync-ipvsadm-Ln")
 progress("ipvsadm -Ln took \(listTime)")
+let cListAfter = try run(nsenter, ["--net=/run/netns/\(nsB)", "--", cDump, "2"])
+progress("the C reader took \(cListAfter)")
 let (_, dumpAfter) = try measure { try reader.read() }
 progress("our read of ipvsadm's table took \(dumpAfter)")
 let ctlNetnsListAfter = try run(ipvsctl, ["--netns", nsB, "-Ln"])
@@ -437,6 +464,18 @@ let ctlSameTable = normalized(tableD) == normalized(tableB) && normalized(tableE
 let ctlNetnsList = (ctlNetnsListBefore + ctlNetnsListAfter) / 2
 let ctlNetnsListRatio = seconds(listTime) / seconds(ctlNetnsList)
 let ctlNetnsRestoreRatio = seconds(restoreTime) / seconds(ctlNetnsRestoreTime)
+let cRestoreRatio = seconds(restoreTime) / seconds(cRestoreTime)
+let cSameTable = normalized(tableF) == normalized(tableB)
+let cList = (cListBefore + cListAfter) / 2
+let cListRatio = seconds(listTime) / seconds(cList)
+/// The C reader's count of destinations (its one line of JSON).
+let cDumped: Int = {
+    guard let data = FileManager.default.contents(atPath: "/tmp/kernel-sync-c-dump"),
+        let text = String(data: data, encoding: .utf8),
+        let field = text.range(of: "\"destinations\": ")
+    else { return -1 }
+    return Int(text[field.upperBound...].prefix { $0.isNumber }) ?? -1
+}()
 /// Two timings of one phase (before and after the other side's), as a JSON array of seconds.
 func beforeAfter(_ a: Duration, _ b: Duration) -> String {
     "[\(String(format: "%.3f", seconds(a))), \(String(format: "%.3f", seconds(b)))]"
@@ -481,6 +520,15 @@ let json: [(String, String)] = [
     ("ipvsctl_netns_list_before_after_s", beforeAfter(ctlNetnsListBefore, ctlNetnsListAfter)),
     ("ipvsctl_netns_list_ratio", String(format: "%.1f", ctlNetnsListRatio)),
     ("ipvsctl_list_identical", "\(sameListing)"),
+    ("c_restore_s", String(format: "%.3f", seconds(cRestoreTime))),
+    ("c_restore_ratio", String(format: "%.1f", cRestoreRatio)),
+    ("c_restore_same_table", "\(cSameTable)"),
+    ("ipvsctl_restore_over_c", String(format: "%.2f", seconds(ctlRestoreTime) / seconds(cRestoreTime))),
+    ("c_list_s", String(format: "%.3f", seconds(cList))),
+    ("c_list_before_after_s", beforeAfter(cListBefore, cListAfter)),
+    ("c_list_ratio", String(format: "%.1f", cListRatio)),
+    ("c_list_destinations", "\(cDumped)"),
+    ("ipvsctl_list_over_c", String(format: "%.2f", seconds(ctlList) / seconds(cList))),
     ("listed_lines", "\(listedLines)"),
     ("ipvsctl_cold_start_s", String(format: "%.3f", seconds(ctlColdStart))),
     ("ipvsadm_cold_start_s", String(format: "%.3f", seconds(admColdStart))),

@@ -1,6 +1,8 @@
 // tools/bench/netlink-reference/load.c — a raw-netlink C reference for `ipvsctl -R` and the mirror's load: S services
-// × D destinations (TCP 10.0.x.y:80 wlc; NAT 172.16.x.y:8080 weight 1, addresses as in load order) sent as batches
-// of about 1 MiB, an ack asked only on the last message of each send (the kernel answers errors per message anyway).
+// × D destinations, the very table of tools/bench/kernel-sync's restore script (service i: TCP
+// 10.16.(i / 250).(i % 250 + 1):80 wlc; its destination j: NAT 172.(16 + j).(i / 250).(i % 250 + 1):8080 weight 1),
+// sent as batches of about 1 MiB, an ack asked only on the last message of each send (the kernel answers errors per
+// message anyway). S ≤ 62 500, D ≤ 239.
 // No parsing, no planning: the kernel's own cost plus the least a client can add. Prints one line.
 //
 //   load [S [D]]      (defaults 10000 10)
@@ -61,8 +63,13 @@ int main(int argc, char **argv) {
     double start = now();
     int sends = 0, messages = 0;
     struct nlmsghdr *last = NULL;
-    for (int i = 1; i <= services; i++) {
-        uint32_t vip = (10u << 24) | (uint32_t)i;
+    if (services < 1 || services > 62500 || destinations < 0 || destinations > 239) {
+        fprintf(stderr, "usage: load [S (1-62500) [D (0-239)]]\n");
+        return 2;
+    }
+    for (int i = 0; i < services; i++) {
+        uint32_t host = (uint32_t)(i / 250) << 8 | (uint32_t)(i % 250 + 1);
+        uint32_t vip = (10u << 24) | (16u << 16) | host;
         struct nlmsghdr *h = start_message(buf, &len, family, IPVS_CMD_NEW_SERVICE, 0, seq++);
         struct nlattr *nest = put_attr(buf, &len, IPVS_CMD_ATTR_SERVICE | NLA_F_NESTED, NULL, 0);
         service_key(vip);
@@ -77,7 +84,7 @@ int main(int argc, char **argv) {
         last = h;
         messages++;
         for (int d = 0; d < destinations; d++) {
-            uint32_t rip = (172u << 24) | (16u << 16) | (uint32_t)(i * destinations + d);
+            uint32_t rip = (172u << 24) | (uint32_t)(16 + d) << 16 | host;
             char addr[16] = {0};
             uint32_t be = htonl(rip), forward = IP_VS_CONN_F_MASQ, weight = 1, zero = 0;
             uint16_t port = htons(8080);
@@ -98,7 +105,7 @@ int main(int argc, char **argv) {
             last = h;
             messages++;
         }
-        if (len > (1 << 20) - 4096 || i == services) {
+        if (len > (1 << 20) - 4096 || i == services - 1) {
             last->nlmsg_flags |= NLM_F_ACK;
             if (send(fd, buf, len, 0) < 0) {
                 perror("send");

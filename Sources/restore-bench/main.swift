@@ -2,7 +2,8 @@
 // is tools/bench/kernel-sync's (S services × D destinations, as `ipvsadm -S -n` writes them); every line is read
 // into its kernel request through IPVSAdmRestoreInput twice — the full popt-compatible parser alone, and with the
 // byte-level fast path — alternately, best of several rounds, and the two request lists must be equal. The batch
-// encoding of those requests (what `perform(batch:)` adds before the kernel) is timed beside them.
+// encoding of those requests (what `perform(batch:)` adds before the kernel) is timed beside them, and so is
+// `ipvsctl -R --dry-run`'s simulation of the script against an empty table (with its plan and resulting rules).
 import Glibc
 import IPVSAdmin
 import IPVSCore

@@ -770,7 +770,7 @@ public struct IPVSEncodedBatch: Sendable {
         self.init(requests, family: family, portID: portID, bound: IPVSMessageWriter.maximumSize)
     }
 
-    /// `bound`: the room a request's message takes at most (a test gives too little, to take the other path).
+    /// `bound`: the room a request's message takes at most (a test gives too little, so that the room doubles).
     init(_ requests: [IPVSRequest], family: UInt16, portID: UInt32, bound: (IPVSRequest) -> Int) {
         for (index, request) in requests.enumerated() {
             precondition(!request.isRead, "request \(index) of the batch reads (\(request.operation.rawValue))")
@@ -780,57 +780,41 @@ public struct IPVSEncodedBatch: Sendable {
         self.portID = portID
         // Written in one piece of the size the messages can take at most, left uninitialized: only the bytes
         // written are kept (a chunk of `-R` is 8192 messages; growing a guessed buffer copied them, and zeroing it
-        // first cost as much as writing them).
+        // first cost as much as writing them). Should a message exceed its bound (none does), all are written again
+        // into twice the room.
         var room = 64
         for request in requests { room += bound(request) }
         var offsets = [Int]()
         offsets.reserveCapacity(requests.count + 1)
-        var fits = true
-        let bytes = [UInt8](unsafeUninitializedCapacity: room) { buffer, initialized in
-            let raw = UnsafeMutableRawBufferPointer(buffer)
-            var length = 0
-            for request in requests {
-                guard
-                    let written = IPVSMessageWriter.write(
-                        request, into: raw, at: length, family: family, sequence: 0, portID: portID,
-                        acknowledge: false)
-                else {
-                    fits = false
-                    break
-                }
-                offsets.append(length)
-                length += written
-            }
-            initialized = fits ? length : 0
-        }
-        if fits {
-            offsets.append(bytes.count)
-            self.bytes = bytes
-            self.offsets = offsets
-            return
-        }
-        // A message larger than its bound (none is): written again into a buffer that grows until it fits.
-        offsets.removeAll(keepingCapacity: true)
-        var grown = [UInt8](repeating: 0, count: max(4096, room))
-        var length = 0
-        for request in requests {
-            while true {
-                let written = grown.withUnsafeMutableBytes {
-                    IPVSMessageWriter.write(
-                        request, into: $0, at: length, family: family, sequence: 0, portID: portID, acknowledge: false)
-                }
-                if let written {
+        while true {
+            var fits = true
+            offsets.removeAll(keepingCapacity: true)
+            let bytes = [UInt8](unsafeUninitializedCapacity: room) { buffer, initialized in
+                let raw = UnsafeMutableRawBufferPointer(buffer)
+                var length = 0
+                for request in requests {
+                    guard
+                        let written = IPVSMessageWriter.write(
+                            request, into: raw, at: length, family: family, sequence: 0, portID: portID,
+                            acknowledge: false)
+                    else {
+                        fits = false
+                        break
+                    }
                     offsets.append(length)
                     length += written
-                    break
                 }
-                precondition(grown.count < 1 << 30, "an IPVS request that does not fit 1 GiB")
-                grown += [UInt8](repeating: 0, count: grown.count)
+                initialized = fits ? length : 0
             }
+            if fits {
+                offsets.append(bytes.count)
+                self.bytes = bytes
+                self.offsets = offsets
+                return
+            }
+            precondition(room < 1 << 30, "IPVS requests that do not fit 1 GiB")
+            room *= 2
         }
-        offsets.append(length)
-        self.bytes = Array(grown[..<length])
-        self.offsets = offsets
     }
 }
 

@@ -353,7 +353,7 @@ import Testing
 
     /// An encoded batch is written into room for each message's largest size: that bound holds for every kind of
     /// request (long scheduler and engine names, IPv6, marks), and a batch whose bound falls short (given here)
-    /// is written again into a buffer that grows, with the same bytes.
+    /// is written again into more room until it fits, with the same bytes.
     @Test func encodedBatchesFitTheirBoundOrGrow() throws {
         var requests: [IPVSRequest] = []
         var services = Self.services

@@ -834,12 +834,19 @@ struct EncodedMessages: BatchMessages {
         batch.bytes.withUnsafeBytes { from in
             buffer.baseAddress!.advanced(by: offset).copyMemory(from: from.baseAddress! + start, byteCount: length)
         }
+        Self.stamp(buffer, at: offset, sequence: sequence, acknowledge: acknowledge)
+        return length
+    }
+
+    /// Sets the sequence number of the copied message at `offset`, and its acknowledgement flag when asked (the
+    /// batch encoded both as 0).
+    @inline(__always)
+    static func stamp(_ buffer: UnsafeMutableRawBufferPointer, at offset: Int, sequence: UInt32, acknowledge: Bool) {
         buffer.storeBytes(of: sequence, toByteOffset: offset + 8, as: UInt32.self)
         if acknowledge {
             let flags = buffer.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self) | UInt16(NLM_F_ACK)
             buffer.storeBytes(of: flags, toByteOffset: offset + 6, as: UInt16.self)
         }
-        return length
     }
 
     /// The messages that fit, copied at once (they lie one after the other in the batch), then each one's sequence
@@ -868,12 +875,7 @@ struct EncodedMessages: BatchMessages {
             }
             var sequence = firstSequence
             for i in from..<end {
-                let at = offsets[i] - base
-                buffer.storeBytes(of: sequence, toByteOffset: at + 8, as: UInt32.self)
-                if acknowledge {
-                    let flags = buffer.loadUnaligned(fromByteOffset: at + 6, as: UInt16.self) | UInt16(NLM_F_ACK)
-                    buffer.storeBytes(of: flags, toByteOffset: at + 6, as: UInt16.self)
-                }
+                Self.stamp(buffer, at: offsets[i] - base, sequence: sequence, acknowledge: acknowledge)
                 sequence &+= 1
             }
             return (end - from, length, offsets[end - 1] - base)

@@ -442,15 +442,18 @@ public struct IPVSAdmRestoreSimulation: Sendable {
             // "-A -t 10.0.0.1:80 -s rr -p 60" → "-D -t 10.0.0.1:80  (was: -s rr -p 60, with 2 real servers)".
             let n = s.destinations.count
             serviceRule(s.service)
+            // Where " -s " starts; the rule's end without one (the name is then the whole rule, as the words were).
             let scheduler = scratch.withUnsafeBytes { rule in
                 var i = 3
-                while i + 3 < rule.count
-                    && !(rule[i] == 0x20 && rule[i + 1] == UInt8(ascii: "-") && rule[i + 2] == UInt8(ascii: "s")
-                        && rule[i + 3] == 0x20)
-                {
+                while i + 4 <= rule.count {
+                    if rule[i] == 0x20 && rule[i + 1] == UInt8(ascii: "-") && rule[i + 2] == UInt8(ascii: "s")
+                        && rule[i + 3] == 0x20
+                    {
+                        return i
+                    }
                     i += 1
                 }
-                return i
+                return rule.count
             }
             out.append("delete service  -D ")
             scratch.withUnsafeBytes { rule in

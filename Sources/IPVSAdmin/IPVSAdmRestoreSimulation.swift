@@ -28,8 +28,6 @@ public struct IPVSSimulatedTable: Hashable, Sendable {
         self.daemons = daemons
     }
 
-    public func index(of key: ServiceKey) -> Int? { services.firstIndex { $0.service.key == key } }
-
     /// The services keyed by service key, destinations in list order: what two tables are compared by.
     public var byKey: [ServiceKey: Service] {
         Dictionary(services.map { ($0.service.key, $0) }, uniquingKeysWith: { a, _ in a })

@@ -53,6 +53,10 @@ static void read_answers(int fd, uint32_t last) {
 int main(int argc, char **argv) {
     int services = argc > 1 ? atoi(argv[1]) : 10000;
     int destinations = argc > 2 ? atoi(argv[2]) : 10;
+    if (services < 1 || services > 62500 || destinations < 0 || destinations > 239) {
+        fprintf(stderr, "usage: load [S (1-62500) [D (0-239)]]\n");
+        return 2;
+    }
     int fd = open_socket();
     int big = 4 << 20;
     setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big);
@@ -63,10 +67,6 @@ int main(int argc, char **argv) {
     double start = now();
     int sends = 0, messages = 0;
     struct nlmsghdr *last = NULL;
-    if (services < 1 || services > 62500 || destinations < 0 || destinations > 239) {
-        fprintf(stderr, "usage: load [S (1-62500) [D (0-239)]]\n");
-        return 2;
-    }
     for (int i = 0; i < services; i++) {
         uint32_t host = (uint32_t)(i / 250) << 8 | (uint32_t)(i % 250 + 1);
         uint32_t vip = (10u << 24) | (16u << 16) | host;

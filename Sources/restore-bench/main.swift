@@ -159,7 +159,6 @@ let listFormat = (0..<rounds).map { _ in
     return clock.now - start
 }.min()!
 
-
 let dryRun = measureDryRun(outputBytes: &dryRunBytes)
 
 let perLine = { (d: Duration) in seconds(d) * 1e9 / Double(lineCount) }
